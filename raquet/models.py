@@ -1,0 +1,166 @@
+"""Typed models at raquet's boundaries: the inventory, a finding, a host's result, a sweep.
+
+Everything that crosses a boundary (file -> engine, engine -> store, store -> report,
+engine -> JSON document) is one of these, so a shape is written down exactly once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+OsName = Literal["linux", "windows"]
+Role = Literal["server", "workstation"]
+WinRMTransport = Literal["ntlm", "kerberos", "credssp", "certificate", "basic"]
+FindingStatus = Literal["pass", "fail", "error", "not_applicable"]
+Severity = Literal["info", "low", "medium", "high", "critical"]
+HostStatus = Literal["swept", "unreachable", "error"]
+
+SLUG = r"^[a-z0-9][a-z0-9._-]*$"
+HOST_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@/-]*$"
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def check_address(value: str) -> str:
+    """Accept an IPv4/IPv6 address or a DNS name; anything else is a typo worth stopping on."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    name = value.rstrip(".")
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
+        raise ValueError("expected an IPv4/IPv6 address or a DNS host name")
+    if all(label.isdigit() for label in labels):
+        raise ValueError("expected an IPv4 address with four numbers from 0 to 255")
+    return name
+
+
+class HostSettings(BaseModel):
+    """Connection settings a host may carry or inherit from the inventory's `defaults`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connector: str | None = None
+    ssh_port: int | None = Field(default=None, ge=1, le=65535)
+    ssh_user: str | None = None
+    ssh_key: str | None = None
+    ssh_password_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    known_hosts: str | None = None
+    sudo: bool = False
+    winrm_transport: WinRMTransport | None = None
+    winrm_port: int | None = Field(default=None, ge=1, le=65535)
+    winrm_scheme: Literal["http", "https"] | None = None
+    winrm_user: str | None = None
+    winrm_password_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    winrm_ca_bundle: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Host(HostSettings):
+    """One machine of a unit, as validated from any inventory format."""
+
+    name: str = Field(pattern=HOST_NAME, max_length=253)
+    address: str
+    os: OsName = "linux"
+    role: Role = "server"
+    unit: str = ""
+
+    @field_validator("address")
+    @classmethod
+    def _valid_address(cls, value: str) -> str:
+        return check_address(value)
+
+    @property
+    def connector_name(self) -> str:
+        """The pyinfra connector that reaches this host (`ssh`, `winrm`, `local`, ...)."""
+        if self.connector:
+            return self.connector
+        return "winrm" if self.os == "windows" else "ssh"
+
+
+class Unit(BaseModel):
+    """An organisational unit (Sở, ban, ngành, UBND huyện…) and its hosts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=SLUG, max_length=64)
+    name: str = ""
+    hosts: list[Host] = Field(default_factory=list)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+class Inventory(BaseModel):
+    """A whole inventory: where it came from, the province, its units."""
+
+    source: Path
+    province: str = ""
+    timezone: str = "Asia/Ho_Chi_Minh"
+    issuer: str = ""
+    units: list[Unit] = Field(default_factory=list)
+
+    def hosts(self) -> list[Host]:
+        return [host for unit in self.units for host in unit.hosts]
+
+    def select(self, unit_ids: list[str] | None = None) -> list[Host]:
+        """Hosts of the named units (all when none are named); unknown ids are an error."""
+        if not unit_ids:
+            return self.hosts()
+        known = {unit.id for unit in self.units}
+        unknown = [u for u in unit_ids if u not in known]
+        if unknown:
+            raise KeyError(f"unknown unit id(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return [h for unit in self.units if unit.id in unit_ids for h in unit.hosts]
+
+
+class Finding(BaseModel):
+    """One check's verdict on one host, with the evidence it was judged on."""
+
+    check: str
+    status: FindingStatus
+    severity: Severity = "info"
+    title: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class HostResult(BaseModel):
+    """What one sweep learned about one host; stored the moment it exists."""
+
+    name: str
+    unit: str
+    os: OsName
+    role: Role
+    address: str = ""
+    status: HostStatus
+    error: str | None = None
+    findings: list[Finding] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def compliant(self) -> bool:
+        """Swept, and no finding failed or errored."""
+        return self.status == "swept" and all(
+            f.status in ("pass", "not_applicable") for f in self.findings
+        )
+
+
+class SweepResult(BaseModel):
+    """The document `raquet sweep --json` writes (SPEC §4)."""
+
+    sweep_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    inventory: str = ""
+    checks: list[str] = Field(default_factory=list)
+    hosts: list[HostResult] = Field(default_factory=list)
