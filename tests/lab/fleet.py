@@ -1,0 +1,294 @@
+"""A fleet of real Debian hosts on this machine, each in its own namespaces, running real sshd.
+
+Each host is `ip netns` + `unshare --mount --uts --pid` over an overlay of the cached
+image layers plus an upper directory of its own (keys, scenario files). Hosts sit on a
+bridge at 198.18.N.0/24 (RFC 2544 benchmarking space) that exists only while the fleet
+runs; nothing is routed off this machine. Needs root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from tests.lab import image
+from tests.lab.scenario import HostScenario, Scenario
+
+EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n"
+TARPIT = (
+    "import socket,time\n"
+    "s=socket.socket(socket.AF_INET6 if ':' in '{addr}' else socket.AF_INET)\n"
+    "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "s.bind(('{addr}',22)); s.listen(64); held=[]\n"
+    "while True: held.append(s.accept()[0])\n"
+)
+
+
+@dataclass
+class LabHost:
+    unit: str
+    spec: HostScenario
+    address: str
+    netns: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    public_key: str = ""
+
+
+@dataclass
+class Fleet:
+    """Start with `Fleet(scenario, workdir).start()`; always `stop()` (or use `with`)."""
+
+    scenario: Scenario
+    workdir: Path
+    net: int = -1
+    hosts: dict[str, LabHost] = field(default_factory=dict)
+
+    @property
+    def bridge(self) -> str:
+        return f"rqlab{self.net}"
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.workdir / "inventory.yml"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.workdir / "known_hosts"
+
+    @property
+    def client_key(self) -> Path:
+        return self.workdir / "id_ed25519"
+
+    def __enter__(self) -> Fleet:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, ready_timeout: float = 30) -> Fleet:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        _keygen(self.client_key, "raquet-lab-client")
+        self.net = _free_net()
+        _ip("link", "add", self.bridge, "type", "bridge")
+        _ip("addr", "add", f"198.18.{self.net}.1/24", "dev", self.bridge)
+        _ip("link", "set", self.bridge, "up")
+        try:
+            for index, (unit, spec) in enumerate(self.scenario.hosts()):
+                host = LabHost(unit.id, spec, f"198.18.{self.net}.{10 + index}")
+                self.hosts[spec.name] = host
+                if spec.kind != "dead":
+                    self._plug(host, index)
+                if spec.kind == "tarpit":
+                    host.process = _netns_popen(host, ["python3", "-c", TARPIT.format(addr=host.address)])
+                elif spec.kind == "debian":
+                    self._boot(host)
+            self._write_known_hosts()
+            self._write_inventory()
+            self._wait_ready(ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for host in self.hosts.values():
+            if host.process and host.process.poll() is None:
+                host.process.send_signal(signal.SIGKILL)
+                host.process.wait()
+        for host in self.hosts.values():
+            if host.netns:
+                _ip("netns", "del", host.netns, check=False)
+        if self.net >= 0:
+            _ip("link", "del", self.bridge, check=False)
+
+    def _plug(self, host: LabHost, index: int) -> None:
+        """A network namespace with one veth on the fleet's bridge."""
+        host.netns = f"rql{self.net}-{index}"
+        veth = f"rqv{self.net}x{index}"
+        _ip("netns", "add", host.netns)
+        _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns)
+        _ip("link", "set", veth, "master", self.bridge, "up")
+        _ip("-n", host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
+        _ip("-n", host.netns, "link", "set", "eth0", "up")
+        _ip("-n", host.netns, "link", "set", "lo", "up")
+
+    def _boot(self, host: LabHost) -> None:
+        """Mount the host's overlay in its own mount namespace and exec its init there."""
+        spec = host.spec
+        lower = image.host_layers(spec.clamav != "absent", spec.packages)
+        root = self.workdir / "hosts" / spec.name
+        shutil.rmtree(root, ignore_errors=True)
+        upper, work, merged = root / "upper", root / "work", root / "merged"
+        for d in (upper, work, merged):
+            d.mkdir(parents=True)
+        host.public_key = _populate(upper, spec, self.client_key)
+        lowerdir = ":".join(str(p) for p in reversed(lower))
+        script = (
+            f"mount -t overlay overlay -o lowerdir={lowerdir},upperdir={upper},workdir={work} {merged}"
+            f" && mount -t proc proc {merged}/proc && mount --rbind /dev {merged}/dev"
+            f" && hostname {spec.name} && exec chroot {merged} /bin/sh /etc/raquet-lab/init.sh"
+        )
+        command = ["unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child=SIGKILL",
+                   "--propagation", "private", "sh", "-c", script]
+        with open(root / "console.log", "wb") as console:
+            host.process = _netns_popen(host, command, stdout=console)
+
+    def _write_known_hosts(self) -> None:
+        lines = []
+        for host in self.hosts.values():
+            key = host.public_key
+            if host.spec.host_key == "mismatch" or not key:
+                key = _keygen(self.workdir / "impostor" / host.spec.name, "impostor")
+            lines.append(f"{host.address} {' '.join(key.split()[:2])}\n")
+        self.known_hosts.write_text("".join(lines))
+
+    def _write_inventory(self) -> None:
+        document = {
+            "province": self.scenario.province,
+            "defaults": {"ssh_user": "root", "ssh_key": str(self.client_key),
+                         "known_hosts": str(self.known_hosts)},
+            "units": [
+                {"id": unit.id, "name": unit.name,
+                 "hosts": [{"name": h.name, "address": self.hosts[h.name].address,
+                            "os": "linux", "role": h.role} for h in unit.hosts]}
+                for unit in self.scenario.units
+            ],
+        }
+        yaml = YAML()
+        yaml.default_flow_style = False
+        with open(self.inventory_path, "w", encoding="utf-8") as out:
+            yaml.dump(document, out)
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Until every booted host's sshd sends its banner; a host that never does is a lab bug."""
+        waiting = {h.spec.name: h for h in self.hosts.values() if h.spec.kind == "debian"}
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            for name, host in list(waiting.items()):
+                if host.process and host.process.poll() is not None:
+                    log = (self.workdir / "hosts" / name / "console.log").read_text(errors="replace")
+                    raise RuntimeError(f"lab host {name} exited: {log[-2000:]}")
+                if _banner(host.address):
+                    del waiting[name]
+            time.sleep(0.05)
+        if waiting:
+            raise RuntimeError(f"lab hosts not ready after {timeout}s: {sorted(waiting)}")
+
+
+def _populate(upper: Path, spec: HostScenario, client_key: Path) -> str:
+    """Writes the scenario's state into a host's upper layer; returns its public host key."""
+    now = datetime.now(UTC)
+    (upper / "etc/ssh").mkdir(parents=True)
+    public = _keygen(upper / "etc/ssh/ssh_host_ed25519_key", spec.name)
+    (upper / "etc/hostname").write_text(spec.name + "\n")
+    if spec.auth == "key":
+        ssh_dir = upper / "root/.ssh"
+        ssh_dir.mkdir(parents=True, mode=0o700)
+        (ssh_dir / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
+        (ssh_dir / "authorized_keys").chmod(0o600)
+    if spec.clamav != "absent":
+        db = upper / "var/lib/clamav"
+        db.mkdir(parents=True)
+        (db / "lab.hdb").write_text(EICAR_MD5)
+        age = timedelta(days=spec.db_age_days)
+        stamp = now - (age if spec.db_age_from == "mtime" else timedelta(days=90))
+        os.utime(db / "lab.hdb", (stamp.timestamp(), stamp.timestamp()))
+        if spec.db_age_from == "freshclam_log":
+            _freshclam_log(upper / "var/log/clamav/freshclam.log", now - age)
+    if spec.reboot_required:
+        (upper / "run").mkdir(exist_ok=True)
+        (upper / "run/reboot-required").write_text("*** System restart required ***\n")
+        (upper / "run/reboot-required.pkgs").write_text("linux-image-amd64\n")
+    if spec.os_version:
+        release = (image.base() / "usr/lib/os-release").read_text()
+        release = "\n".join(
+            f'VERSION_ID="{spec.os_version}"' if line.startswith("VERSION_ID=") else line
+            for line in release.splitlines()
+        )
+        (upper / "etc/os-release").write_text(release + "\n")
+    if spec.hang:
+        _script(upper / "usr/local/bin/apt-get", "#!/bin/sh\nexec sleep 3600\n")
+    _script(upper / "etc/raquet-lab/init.sh", _init(spec))
+    return public
+
+
+def _freshclam_log(path: Path, when: datetime) -> None:
+    """freshclam's own log format: local time (the lab hosts run in UTC), then the event."""
+    earlier = when - timedelta(days=3)
+    lines = []
+    for stamp, event in ((earlier, "daily.cld updated (version: 27400, sigs: 2066000, f-level: 90, "
+                          "builder: raynman)"),
+                         (when, "daily.cld database is up-to-date (version: 27456, sigs: 2067000, "
+                          "f-level: 90, builder: raynman)")):
+        text = stamp.strftime("%a %b %d %H:%M:%S %Y")
+        lines += [f"{text} -> --------------------------------------",
+                  f"{text} -> ClamAV update process started at {text}", f"{text} -> {event}"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _init(spec: HostScenario) -> str:
+    """PID 1 of the host: start the scenario's daemons, then become sshd (which reaps orphans)."""
+    lines = ["mkdir -p /run/sshd"]
+    if spec.clamav == "running":
+        lines += ["mkdir -p /run/clamav /var/log/clamav",
+                  "chown -R clamav:clamav /run/clamav /var/lib/clamav /var/log/clamav",
+                  "clamd || echo 'clamd failed to start' >&2"]
+    if spec.other_av:
+        lines += [f"cp /bin/sleep /usr/local/sbin/{spec.other_av}",
+                  f"/usr/local/sbin/{spec.other_av} infinity &"]
+    lines.append("exec /usr/sbin/sshd -D -e")
+    return "#!/bin/sh\n" + "\n".join(lines) + "\n"
+
+
+def _script(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def _keygen(path: Path, comment: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+                       check=True)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    subprocess.run(["ip", *args], check=check, stderr=None if check else subprocess.DEVNULL)
+
+
+def _netns_popen(host: LabHost, command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    assert host.netns
+    kwargs.setdefault("stdout", subprocess.DEVNULL)
+    return subprocess.Popen(["ip", "netns", "exec", host.netns, *command],  # type: ignore[call-overload]
+                            stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+
+
+def _free_net() -> int:
+    """The first 198.18.N.0/24 no other fleet on this machine is using."""
+    used = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True,
+                          text=True, check=True).stdout
+    for net in range(256):
+        if f" rqlab{net}:" not in used:
+            return net
+    raise RuntimeError("no free lab network: remove stale rqlab* bridges")
+
+
+def _banner(address: str) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=0.5) as conn:
+            conn.settimeout(0.5)
+            return conn.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False

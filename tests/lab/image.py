@@ -1,0 +1,141 @@
+"""The lab's Debian image, built once with debootstrap and cached as a chain of overlay layers.
+
+Each layer is the upper directory of an overlay mounted over the layers before it, so a
+host's root is `overlay(lower=layers…, upper=its own)`. A layer is named by its whole
+chain (`base+clamav+repo`), built once, and reused until IMAGE_VERSION changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.lab import repo
+
+IMAGE_VERSION = "3"
+SUITE = "bookworm"
+CACHE = Path(os.environ.get("RAQUET_LAB_CACHE", "/var/cache/raquet-lab")) / f"v{IMAGE_VERSION}"
+MIRROR = os.environ.get("RAQUET_LAB_MIRROR", "http://deb.debian.org/debian")
+BASE_PACKAGES = "openssh-server,procps,iproute2"
+CLAMAV_PACKAGES = "clamav clamav-daemon clamav-freshclam"
+NO_SERVICES = "#!/bin/sh\nexit 101\n"  # policy-rc.d: packages must not start daemons at build time
+
+
+@dataclass(frozen=True)
+class Step:
+    """One layer: a name and the shell script that builds it inside a chroot of the layers below."""
+
+    name: str
+    script: str
+    prepare: str = ""  # run on the jump host first, with $ROOT the merged tree
+
+
+def _run(cmd: Sequence[str], **kwargs: object) -> None:
+    subprocess.run(list(cmd), check=True, **kwargs)  # type: ignore[call-overload]
+
+
+def base() -> Path:
+    """A minimal Debian with OpenSSH, made by debootstrap and cached."""
+    target = CACHE / "base"
+    if (target / ".done").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=CACHE, prefix="base."))
+    _run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", SUITE, str(tmp), MIRROR],
+         stdout=subprocess.DEVNULL)
+    (tmp / "usr/sbin/policy-rc.d").write_text(NO_SERVICES)
+    (tmp / "usr/sbin/policy-rc.d").chmod(0o755)
+    for key in (tmp / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()  # every lab host gets its own keys
+    (tmp / ".done").touch()
+    tmp.rename(target)
+    return target
+
+
+def layers(steps: Sequence[Step]) -> list[Path]:
+    """The cached layer directories for `steps` on top of the base, lowest first; built if missing."""
+    built = [base()]
+    for depth in range(1, len(steps) + 1):
+        chain = steps[:depth]
+        built.append(_layer(chain, built))
+    return built
+
+
+def _layer(chain: Sequence[Step], below: list[Path]) -> Path:
+    key = "+".join(step.name for step in chain)
+    if len(key) > 120:
+        key = hashlib.sha256(key.encode()).hexdigest()[:24]
+    target = CACHE / "layers" / key
+    if (target / ".done").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build."))
+    upper, scratch, merged = work / "upper", work / "work", work / "merged"
+    for d in (upper, scratch, merged):
+        d.mkdir()
+    step = chain[-1]
+    lower = ":".join(str(p) for p in reversed(below))
+    script = f"""
+set -e
+mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={scratch} {merged}
+mount -t proc proc {merged}/proc
+mount --rbind /dev {merged}/dev
+cp /etc/resolv.conf {merged}/etc/resolv.conf
+export ROOT={merged}
+{step.prepare}
+chroot {merged} /bin/sh -e -c {_sh_quote(step.script)}
+"""
+    _run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"})
+    upper.rename(target)
+    shutil.rmtree(work)
+    (target / ".done").touch()
+    return target
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+CLAMAV = Step(
+    "clamav",
+    f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {CLAMAV_PACKAGES} >/dev/null"
+    " && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb",
+)
+
+
+def repo_step() -> Step:
+    """Points apt at the lab's own repository (and nowhere else) and refreshes its lists."""
+    source = repo.build(CACHE / "repo")
+    return Step(
+        "repo-" + repo.digest(source),
+        "apt-get update -qq",
+        prepare=(
+            f"mkdir -p $ROOT/srv && cp -a {source} $ROOT/srv/lab-repo && "
+            f"printf '%s' {_sh_quote(repo.sources_list())} > $ROOT/etc/apt/sources.list"
+        ),
+    )
+
+
+def packages_step(packages: Sequence[str]) -> Step:
+    """Installs lab packages at their old versions, so newer ones in the repo are pending."""
+    pinned = " ".join(f"{name}={repo.installed_version(name)}" for name in sorted(packages))
+    return Step("pkgs-" + "-".join(sorted(packages)),
+                f"apt-get install -y -qq --allow-downgrades {pinned} >/dev/null")
+
+
+def host_layers(clamav: bool, packages: Sequence[str]) -> list[Path]:
+    """The lower layers for one host's overlay, lowest first."""
+    steps = [CLAMAV] if clamav else []
+    steps.append(repo_step())
+    if packages:
+        steps.append(packages_step(packages))
+    return layers(steps)

@@ -1,0 +1,69 @@
+"""A lab scenario: data that says what every host of a test fleet is like.
+
+Tests derive what a sweep must find from the same file, so the fleet's known state and
+the expectations can never drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ruamel.yaml import YAML
+
+from tests.lab import repo
+
+
+class HostScenario(BaseModel):
+    """One lab host. `kind` other than `debian` makes a host that cannot be swept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    role: Literal["server", "workstation"] = "server"
+    kind: Literal["debian", "dead", "tarpit", "refused"] = "debian"
+    clamav: Literal["absent", "stopped", "running"] = "running"
+    db_age_days: float = 1.0
+    db_age_from: Literal["mtime", "freshclam_log"] = "mtime"
+    other_av: str | None = None  # process name of another AV product, e.g. ekrn (ESET)
+    packages: list[str] = Field(default_factory=list)  # lab packages at their old version
+    reboot_required: bool = False
+    os_version: str | None = None  # overrides VERSION_ID in /etc/os-release
+    auth: Literal["key", "none"] = "key"
+    host_key: Literal["known", "mismatch"] = "known"
+    hang: bool = False  # apt-get never returns on this host
+
+    @property
+    def pending_security(self) -> list[str]:
+        return sorted(p for p in self.packages if repo.is_security(p))
+
+    @property
+    def pending_regular(self) -> list[str]:
+        return sorted(p for p in self.packages if not repo.is_security(p))
+
+
+class UnitScenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    hosts: list[HostScenario]
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    province: str = "Lạng Sơn"
+    units: list[UnitScenario]
+
+    def hosts(self) -> list[tuple[UnitScenario, HostScenario]]:
+        return [(unit, host) for unit in self.units for host in unit.hosts]
+
+    def host(self, name: str) -> HostScenario:
+        return next(h for _, h in self.hosts() if h.name == name)
+
+
+def load(path: Path) -> Scenario:
+    return Scenario.model_validate(YAML(typ="safe").load(path.read_text(encoding="utf-8")))
