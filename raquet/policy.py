@@ -21,7 +21,6 @@ class AvPolicy(_Section):
 
 
 class PatchPolicy(_Section):
-    max_pending_days: float = Field(default=0, ge=0)
     fail_on_regular_updates: bool = False
     fail_on_reboot_required: bool = True
     fail_on_eol: bool = True

@@ -1,0 +1,128 @@
+"""What a check is: a snippet per OS that gathers state, a parser, and a judgement against the policy.
+
+A check never talks to a host itself. The sweep joins every selected check's snippet into
+one script per host (one round trip), splits the output back into named sections, and
+hands each check its own sections. Parsing and judging are pure functions of text, so
+they are tested from recorded outputs in `tests/fixtures/`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime, timedelta, timezone
+from typing import ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from raquet.models import Finding, Host, OsName
+from raquet.policy import Policy
+
+StateT = TypeVar("StateT", bound=BaseModel)
+
+MAX_TEXT = 512
+
+
+def clean(text: str, limit: int = MAX_TEXT) -> str:
+    """Host output is untrusted: drop control characters and bound the length before it is kept."""
+    kept = "".join(ch for ch in text if ch.isprintable() or ch == " ")
+    return kept if len(kept) <= limit else kept[: limit - 1] + "…"
+
+
+class Sections(dict[str, str]):
+    """One host's gathered output, keyed by section name (`av.procs`, `host.clock`, …)."""
+
+    truncated: bool = False
+
+    def lines(self, name: str) -> list[str]:
+        return [line for line in self.get(name, "").splitlines() if line.strip()]
+
+
+class HostFacts(BaseModel):
+    """What every check may need about the host itself, gathered once per sweep."""
+
+    os_id: str = ""
+    os_like: list[str] = Field(default_factory=list)
+    os_version: str = ""
+    os_name: str = ""
+    now: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    utc_offset_minutes: int = 0
+
+    @property
+    def tz(self) -> timezone:
+        return timezone(timedelta(minutes=self.utc_offset_minutes))
+
+    @classmethod
+    def parse(cls, sections: Sections) -> HostFacts:
+        release = parse_os_release(sections.get("host.os_release", ""))
+        facts = cls(
+            os_id=release.get("ID", ""),
+            os_like=release.get("ID_LIKE", "").split(),
+            os_version=release.get("VERSION_ID", ""),
+            os_name=clean(release.get("PRETTY_NAME", ""), 120),
+        )
+        clock = sections.lines("host.clock")
+        if clock:
+            epoch, _, offset = clock[0].partition(" ")
+            if epoch.isdigit():
+                facts.now = datetime.fromtimestamp(int(epoch), UTC)
+            if len(offset) == 5 and offset[1:].isdigit():
+                sign = -1 if offset[0] == "-" else 1
+                facts.utc_offset_minutes = sign * (int(offset[1:3]) * 60 + int(offset[3:]))
+        return facts
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """os-release(5): KEY=value lines, values optionally quoted."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key.isidentifier():
+            values[key] = value.strip().strip("\"'")
+    return values
+
+
+class Check(ABC, Generic[StateT]):
+    """One concern (av, patches, …). Subclasses set `name` and implement the three steps."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+
+    @abstractmethod
+    def snippet(self, os: OsName, policy: Policy) -> str | None:
+        """The shell text that gathers this check's state on `os`; None if it does not apply there."""
+
+    @abstractmethod
+    def parse(self, sections: Sections, facts: HostFacts) -> StateT:
+        """This check's state, from its own sections of the host's output."""
+
+    @abstractmethod
+    def evaluate(self, state: StateT, host: Host, facts: HostFacts, policy: Policy) -> Finding:
+        """The verdict: pass / fail / not_applicable, with the evidence it rests on."""
+
+    def judge(self, sections: Sections, host: Host, facts: HostFacts, policy: Policy) -> Finding:
+        """parse + evaluate; a snippet that timed out or a parser that chokes becomes an `error` finding."""
+        exit_status = sections.get(f"{self.name}.__exit", "0").strip()
+        if exit_status in ("124", "137"):
+            return self.error("the check timed out on the host")
+        if f"{self.name}.__exit" not in sections:
+            return self.error("the check produced no result (output truncated or the script was cut)")
+        try:
+            return self.evaluate(self.parse(sections, facts), host, facts, policy)
+        except (ValueError, KeyError, IndexError) as exc:
+            return self.error(f"could not parse the host's output: {clean(str(exc))}")
+
+    def error(self, reason: str) -> Finding:
+        return Finding(check=self.name, status="error", severity="medium",
+                       title=f"{self.title} check could not run: {reason}", evidence={"reason": reason})
+
+    def not_applicable(self, reason: str) -> Finding:
+        return Finding(check=self.name, status="not_applicable", severity="info", title=reason)
+
+
+def load_data(name: str) -> object:
+    """A YAML table shipped in `checks/data/` (product names, end-of-life dates…)."""
+    from importlib.resources import files
+
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe").load(files("checks").joinpath("data", name).read_text(encoding="utf-8"))

@@ -1,0 +1,181 @@
+"""The `raquet` command line (SPEC §4).
+
+Exit codes, the same for every command:
+  0  all swept hosts compliant (or the command succeeded)
+  1  non-compliant findings (a check failed or could not run)
+  2  bad input or usage (inventory, policy, options) — nothing was swept
+  3  some hosts were not swept (unreachable or error); takes precedence over 1
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tabulate import tabulate
+
+import raquet  # noqa: F401  (gevent patching before pyinfra, paramiko and sockets load)
+from checks import registry
+from checks import select as select_checks
+from raquet.console import SweepProgress, err, summary
+from raquet.errors import InputError
+from raquet.inventory import load_inventory, summary_table
+from raquet.models import Host, HostResult, Inventory
+from raquet.policy import load_policy
+from raquet.store import Store
+from raquet.sweep import SweepOptions, run
+from raquet.targets import require_secrets
+
+EXIT_OK, EXIT_NONCOMPLIANT, EXIT_USAGE, EXIT_NOT_SWEPT = 0, 1, 2, 3
+
+app = typer.Typer(help="Agentless compliance sweeps and remediation (rà quét).", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+inventory_app = typer.Typer(help="Inventories of units and hosts.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
+
+InventoryOpt = Annotated[Path, typer.Option("-i", "--inventory", help="Inventory file (raquet YAML, pyinfra .py, Ansible INI/YAML).")]
+DbOpt = Annotated[str | None, typer.Option("--db", envvar="RAQUET_DB", help="Store URL (default: SQLite file in ~/.local/share/raquet).")]
+
+
+def fail_usage(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _load(path: Path) -> Inventory:
+    try:
+        return load_inventory(path)
+    except InputError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from None
+    except OSError as exc:
+        raise fail_usage(f"{path}: {exc.strerror}") from None
+
+
+@inventory_app.command("check")
+def inventory_check(inventory: InventoryOpt) -> None:
+    """Validate an inventory and print its units and host counts."""
+    inv = _load(inventory)
+    print(f"{inv.source}: {inv.province or '(no province)'}, {len(inv.units)} units, {len(inv.hosts())} hosts")
+    print(summary_table(inv))
+
+
+@app.command()
+def sweep(
+    inventory: InventoryOpt,
+    policy: Annotated[Path | None, typer.Option("-p", "--policy", help="Policy YAML (defaults are shipped).")] = None,
+    unit: Annotated[list[str] | None, typer.Option("--unit", help="Only this unit (repeatable).")] = None,
+    check: Annotated[list[str] | None, typer.Option("--check", help="Only this check (repeatable).")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the result document here ('-' for stdout).")] = None,
+    parallel: Annotated[int, typer.Option(min=1, help="Hosts swept at once.")] = 500,
+    connect_timeout: Annotated[float, typer.Option(min=0.5, help="Seconds to connect and authenticate.")] = 10,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds one check may run on a host.")] = 120,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the last unfinished sweep of this inventory.")] = False,
+    insecure_no_host_key_check: Annotated[bool, typer.Option(
+        "--insecure-no-host-key-check", help="Do NOT verify SSH host keys (dangerous).")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Sweep the inventory's hosts and store every result as it arrives."""
+    inv = _load(inventory)
+    try:
+        pol = load_policy(policy)
+        selected = [c.name for c in select_checks(check)]
+        hosts = inv.select(unit)
+        require_secrets(hosts)
+    except InputError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from None
+    except KeyError as exc:
+        raise fail_usage(str(exc.args[0])) from None
+    if insecure_no_host_key_check:
+        err.print("[bold red]WARNING: SSH host keys are NOT verified: anyone on the path can impersonate "
+                  "these hosts and read what the sweep sends.[/bold red]")
+    options = SweepOptions(checks=selected, parallel=parallel, connect_timeout=connect_timeout,
+                           check_timeout=timeout, verify_host_keys=not insecure_no_host_key_check)
+    with Store(db) as store:
+        sweep_id, hosts = _begin_or_resume(store, inv, hosts, options, policy, resume)
+        err.print(f"sweep {sweep_id}: {len(hosts)} hosts, checks {', '.join(options.checks)}, store {store.url}")
+        with SweepProgress(len(hosts)) as progress:
+            run(hosts, pol, store, sweep_id, options, on_result=progress)
+        store.finish_sweep(sweep_id, datetime.now(UTC))
+        document = store.sweep_result(sweep_id)
+    print(summary(inv, document.hosts))
+    if json_file:
+        _write_json(json_file, document.model_dump(mode="json"))
+    raise typer.Exit(_exit_code(document.hosts))
+
+
+def _begin_or_resume(store: Store, inv: Inventory, hosts: list[Host], options: SweepOptions,
+                     policy: Path | None, resume: bool) -> tuple[str, list[Host]]:
+    source = str(inv.source.resolve())
+    if not resume:
+        sweep_id = store.begin_sweep(
+            source, inv.province, options.checks, [(h.name, h.unit) for h in hosts],
+            {"policy": str(policy) if policy else None, "parallel": options.parallel,
+             "connect_timeout": options.connect_timeout, "timeout": options.check_timeout,
+             "verify_host_keys": options.verify_host_keys})
+        return sweep_id, hosts
+    sweep_id = store.latest_unfinished(source)
+    if sweep_id is None:
+        raise fail_usage(f"no unfinished sweep of {source} to resume")
+    info = store.sweep_info(sweep_id)
+    options.checks = info.checks
+    pending = {name for name, _ in store.pending_hosts(sweep_id)}
+    by_name = {h.name: h for h in inv.hosts()}
+    missing = sorted(pending - by_name.keys())
+    if missing:
+        raise fail_usage(f"hosts of sweep {sweep_id} are no longer in the inventory: {', '.join(missing)}")
+    err.print(f"resuming sweep {sweep_id}: {len(pending)} of {info.planned} hosts left")
+    return sweep_id, [by_name[n] for n in by_name if n in pending]
+
+
+def _write_json(target: Path, document: dict[str, object]) -> None:
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    if str(target) == "-":
+        print(text)
+    else:
+        target.write_text(text + "\n", encoding="utf-8")
+
+
+def _exit_code(results: list[HostResult]) -> int:
+    if any(r.status != "swept" for r in results):
+        return EXIT_NOT_SWEPT
+    if any(not r.compliant for r in results):
+        return EXIT_NONCOMPLIANT
+    return EXIT_OK
+
+
+@app.command()
+def history(
+    unit: Annotated[str | None, typer.Option("--unit", help="Only this unit's hosts.")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Only this host.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    db: DbOpt = None,
+) -> None:
+    """List sweeps, newest first, with how their hosts fared."""
+    with Store(db) as store:
+        rows = [[s.id[:12], s.started_at.astimezone().strftime("%Y-%m-%d %H:%M"), s.status, s.planned,
+                 s.swept, s.unreachable + s.error, s.compliant, ",".join(s.checks), s.inventory]
+                for s in store.history(unit=unit, host=host, limit=limit)]
+    print(tabulate(rows, headers=["sweep", "started", "status", "hosts", "swept", "not swept",
+                                  "compliant", "checks", "inventory"]))
+
+
+@app.command("checks")
+def list_checks() -> None:
+    """List the checks raquet knows."""
+    print(tabulate([[c.name, c.title] for c in registry().values()], headers=["check", "title"]))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pyinfra").setLevel(logging.CRITICAL)  # every host failure is reported by raquet
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+    app()

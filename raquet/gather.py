@@ -1,0 +1,47 @@
+"""The sweep's one remote command, as a pyinfra fact: a command (the joined script) plus a parser.
+
+The engine runs this fact's command itself (to keep exit status, stderr and timeouts as
+evidence, which `host.get_fact` would swallow); `deploys/sweep.py` uses it through plain
+`host.get_fact`, so both paths gather exactly the same way.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase, StringCommand
+
+from checks import select as select_checks
+from checks.base import Check, HostFacts, Sections
+from raquet.models import Finding, Host, OsName
+from raquet.policy import Policy
+from raquet.script import build, new_nonce, split
+
+
+class ComplianceState(FactBase[Sections]):
+    """Every selected check's sections from one run of the gather script."""
+
+    nonce = ""
+
+    def command(self, checks: list[str], timeout: int = 60, policy: Policy | None = None,  # type: ignore[override]
+                os: OsName = "linux") -> StringCommand:
+        self.nonce = new_nonce()
+        script = build(select_checks(checks), os, policy or Policy(), self.nonce, timeout)
+        return StringCommand(script)
+
+    def process(self, output: list[str]) -> Sections:  # type: ignore[override]
+        return split(output, self.nonce)
+
+    @staticmethod
+    def default() -> Sections:
+        return Sections()
+
+
+def judge(selected: list[Check], sections: Sections, host: Host, policy: Policy) -> list[Finding]:
+    """Every selected check's finding from one host's sections."""
+    facts = HostFacts.parse(sections)
+    findings = []
+    for check in selected:
+        if check.snippet(host.os, policy) is None:
+            findings.append(check.not_applicable(f"{check.title} is not checked on {host.os} hosts yet"))
+        else:
+            findings.append(check.judge(sections, host, facts, policy))
+    return findings

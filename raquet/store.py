@@ -1,0 +1,630 @@
+"""The sweep store (SPEC §7): each host's result is committed the moment it exists.
+
+SQLite by default (one file; WAL, so a report can read while a sweep writes), PostgreSQL
+by URL when several jump hosts share one history. The sweep engine calls it from many
+greenlets of one thread, so every method is one short transaction, committed before it
+returns: a killed sweep loses only the hosts still in flight.
+
+What reaches the database partly came from hosts and is untrusted. It is kept as data
+(evidence as JSON, never interpreted); only what a database cannot hold is changed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Literal
+from uuid import uuid4
+
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    selectinload,
+    sessionmaker,
+)
+from sqlalchemy.types import TypeDecorator
+
+from raquet.models import HostResult, SweepResult
+
+SCHEMA_VERSION = 1
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_NOT_COMPLIANT = ("fail", "error")
+# Defence in depth for SPEC §8: callers must not pass secrets in sweep options, but if one
+# slips through under an obvious name it is not written to a shared database.
+_SECRET_KEY = re.compile(r"password|passwd|secret|token|credential|api_?key|private_key", re.I)
+
+
+class StoreError(Exception):
+    """The database exists but this raquet cannot use it (e.g. another schema version)."""
+
+
+class SweepNotFound(KeyError):
+    """A sweep reference that names no sweep; printable as is, unlike a bare KeyError."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A point in time that is aware UTC in Python whatever the backend keeps.
+
+    SQLite has no zone-aware type and PostgreSQL answers in the session's zone; both are
+    normalised here so that callers never compare naive with aware times.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    # Named constraints, so that a later Alembic migration can address them by name.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime,
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class SchemaVersionRow(Base):
+    """One row saying which schema the tables follow, so a later raquet can migrate or refuse."""
+
+    __tablename__ = "raquet_schema"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int]
+
+
+class SweepRow(Base):
+    __tablename__ = "sweeps"
+    __table_args__ = (Index(None, "status", "started_at"), Index(None, "inventory"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    inventory: Mapped[str] = mapped_column(Text)
+    province: Mapped[str] = mapped_column(Text)
+    checks: Mapped[list[str]]
+    options: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    planned: Mapped[list[PlannedHostRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="PlannedHostRow.position"
+    )
+
+
+class PlannedHostRow(Base):
+    """A host a sweep set out to reach; what has no result yet is what `--resume` sweeps."""
+
+    __tablename__ = "sweep_hosts"
+
+    sweep_id: Mapped[str] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True
+    )
+    host: Mapped[str] = mapped_column(primary_key=True, index=True)
+    unit: Mapped[str] = mapped_column(index=True)
+    position: Mapped[int]
+
+
+class HostResultRow(Base):
+    __tablename__ = "host_results"
+    __table_args__ = (UniqueConstraint("sweep_id", "host"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(index=True)
+    unit: Mapped[str] = mapped_column(index=True)
+    os: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str]
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
+    findings: Mapped[list[FindingRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="FindingRow.id"
+    )
+
+
+class FindingRow(Base):
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_result_id: Mapped[int] = mapped_column(
+        ForeignKey("host_results.id", ondelete="CASCADE"), index=True
+    )
+    check: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+
+
+class SweepInfo(BaseModel):
+    """One line of `raquet history`: a sweep and how its hosts (or the selected ones) fared."""
+
+    id: str
+    started_at: datetime
+    finished_at: datetime | None
+    inventory: str
+    province: str
+    checks: list[str]
+    options: dict[str, Any]
+    status: Literal["running", "finished"]
+    planned: int = 0
+    swept: int = 0
+    unreachable: int = 0
+    error: int = 0
+    compliant: int = 0
+
+
+def default_db_path() -> Path:
+    """Where the embedded store lives when nothing is configured (XDG data dir)."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "raquet" / "raquet.db"
+
+
+def resolve_url(url: str | None = None) -> URL:
+    """Explicit URL, else `RAQUET_DB`, else the default SQLite file; a bare path means SQLite.
+
+    `postgresql://` is pointed at psycopg 3, the driver raquet ships with, instead of
+    SQLAlchemy's default psycopg2.
+    """
+    raw = url or os.environ.get("RAQUET_DB") or str(default_db_path())
+    if "://" not in raw:
+        return URL.create("sqlite", database=str(Path(raw).expanduser().absolute()))
+    target = make_url(raw)
+    if target.drivername in ("postgres", "postgresql"):
+        target = target.set(drivername="postgresql+psycopg")
+    return target
+
+
+def _sqlite_file(target: URL) -> Path | None:
+    database = target.database
+    if target.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets a report read while a sweep writes; the busy timeout makes writers queue.
+
+    synchronous=NORMAL is durable against a killed process (the case SPEC §7 promises)
+    and avoids an fsync per host, which would stall every greenlet of the sweep.
+    """
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _create_engine(target: URL) -> Engine:
+    dump = partial(json.dumps, ensure_ascii=False, allow_nan=False)
+    if target.get_backend_name() != "sqlite":
+        # Sweeps last hours; a connection dropped by the server or a firewall is replaced.
+        return create_engine(target, json_serializer=dump, pool_pre_ping=True)
+    path = _sqlite_file(target)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(target, json_serializer=dump)
+    event.listen(engine, "connect", _on_sqlite_connect)
+    return engine
+
+
+def _clean_text(text: str) -> str:
+    """Drop what no backend can hold: NUL (PostgreSQL) and lone surrogates (not UTF-8).
+
+    Lone surrogates are what `surrogateescape` makes of non-UTF-8 host output; they are
+    kept visible as `\\udcXX`. Markup, escapes and any other character stay as they came.
+    """
+    text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _clean_json(value: Any) -> Any:
+    """Make evidence storable as JSON without interpreting it; never fails on odd values.
+
+    NaN and infinities have no JSON form and become null; bytes and objects the JSON
+    encoder does not know become text.
+    """
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, dict):
+        return {_clean_text(str(key)): _clean_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean_json(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return _clean_text(bytes(value).decode("utf-8", "backslashreplace"))
+    return _clean_json(to_jsonable_python(value, fallback=str))
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: "***" if _SECRET_KEY.search(k) else _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    """Refuse naive times: a bare clock time has no zone, and guessing shifts reports by hours."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given to the store; add a tzinfo")
+    return value.astimezone(UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _host_row(sweep_id: str, result: HostResult) -> HostResultRow:
+    return HostResultRow(
+        sweep_id=sweep_id,
+        host=_clean_text(result.name),
+        unit=_clean_text(result.unit),
+        os=result.os,
+        role=result.role,
+        address=_clean_text(result.address),
+        status=result.status,
+        error=None if result.error is None else _clean_text(result.error),
+        started_at=_utc_or_none(result.started_at),
+        finished_at=_utc_or_none(result.finished_at),
+        findings=[
+            FindingRow(
+                check=_clean_text(f.check),
+                status=f.status,
+                severity=f.severity,
+                title=_clean_text(f.title),
+                evidence=_clean_json(f.evidence),
+            )
+            for f in result.findings
+        ],
+    )
+
+
+def _host_result(row: HostResultRow) -> HostResult:
+    findings = [
+        {
+            "check": f.check,
+            "status": f.status,
+            "severity": f.severity,
+            "title": f.title,
+            "evidence": f.evidence,
+        }
+        for f in row.findings
+    ]
+    return HostResult.model_validate(
+        {
+            "name": row.host,
+            "unit": row.unit,
+            "os": row.os,
+            "role": row.role,
+            "address": row.address,
+            "status": row.status,
+            "error": row.error,
+            "started_at": row.started_at,
+            "finished_at": row.finished_at,
+            "findings": findings,
+        }
+    )
+
+
+def _scope(
+    table: type[PlannedHostRow] | type[HostResultRow], unit: str | None, host: str | None
+) -> list[ColumnElement[bool]]:
+    """The conditions that restrict a history query to one unit and/or one host."""
+    conditions: list[ColumnElement[bool]] = []
+    if unit is not None:
+        conditions.append(table.unit == unit)
+    if host is not None:
+        conditions.append(table.host == host)
+    return conditions
+
+
+def _counts(
+    session: Session, sweep_ids: list[str], unit: str | None = None, host: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Host counts per sweep in two grouped queries, whatever the number of sweeps listed."""
+    counts: dict[str, dict[str, int]] = {sweep_id: {} for sweep_id in sweep_ids}
+    planned = (
+        select(PlannedHostRow.sweep_id, func.count())
+        .where(PlannedHostRow.sweep_id.in_(sweep_ids), *_scope(PlannedHostRow, unit, host))
+        .group_by(PlannedHostRow.sweep_id)
+    )
+    for sweep_id, n in session.execute(planned):
+        counts[sweep_id]["planned"] = n
+    failing = exists().where(
+        FindingRow.host_result_id == HostResultRow.id, FindingRow.status.in_(_NOT_COMPLIANT)
+    )
+    compliant = func.count().filter(HostResultRow.status == "swept", ~failing)
+    results = (
+        select(HostResultRow.sweep_id, HostResultRow.status, func.count(), compliant)
+        .where(HostResultRow.sweep_id.in_(sweep_ids), *_scope(HostResultRow, unit, host))
+        .group_by(HostResultRow.sweep_id, HostResultRow.status)
+    )
+    for sweep_id, status, n, n_compliant in session.execute(results):
+        counts[sweep_id][status] = n
+        counts[sweep_id]["compliant"] = counts[sweep_id].get("compliant", 0) + n_compliant
+    return counts
+
+
+def _info(row: SweepRow, counts: dict[str, int]) -> SweepInfo:
+    return SweepInfo.model_validate(
+        {
+            "id": row.id,
+            "started_at": row.started_at,
+            "finished_at": row.finished_at,
+            "inventory": row.inventory,
+            "province": row.province,
+            "checks": row.checks,
+            "options": row.options,
+            "status": row.status,
+            **counts,
+        }
+    )
+
+
+def _reject_duplicates(hosts: Iterable[tuple[str, str]]) -> None:
+    """A host is one row of a sweep's plan; naming it twice is a caller's bug, said plainly."""
+    duplicates = sorted(name for name, n in Counter(name for name, _ in hosts).items() if n > 1)
+    if duplicates:
+        raise ValueError(f"hosts planned twice in one sweep: {', '.join(duplicates)}")
+
+
+class Store:
+    """Sweeps and their host results in SQLite or PostgreSQL; one transaction per call."""
+
+    def __init__(self, url: str | None = None) -> None:
+        target = resolve_url(url)
+        self.url = target.render_as_string(hide_password=True)
+        self._engine = _create_engine(target)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._prepare_schema()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _prepare_schema(self) -> None:
+        """Create missing tables and stamp (or check) the schema version."""
+        Base.metadata.create_all(self._engine)
+        with self._sessions.begin() as session:
+            row = session.get(SchemaVersionRow, 1)
+            if row is None:
+                session.add(SchemaVersionRow(id=1, version=SCHEMA_VERSION))
+            elif row.version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.url} holds raquet schema version {row.version}, "
+                    f"this raquet uses version {SCHEMA_VERSION}"
+                )
+
+    def _sweep(self, session: Session, sweep_id: str) -> SweepRow:
+        row = session.get(SweepRow, sweep_id)
+        if row is None:
+            raise SweepNotFound(f"no sweep {sweep_id!r} in {self.url}")
+        return row
+
+    def begin_sweep(
+        self,
+        inventory: str,
+        province: str,
+        checks: list[str],
+        hosts: list[tuple[str, str]],
+        options: dict[str, Any],
+        *,
+        started_at: datetime | None = None,
+    ) -> str:
+        """Record a new running sweep and the (host, unit) pairs it plans to reach."""
+        _reject_duplicates(hosts)
+        sweep_id = str(uuid4())
+        with self._sessions.begin() as session:
+            session.add(
+                SweepRow(
+                    id=sweep_id,
+                    started_at=datetime.now(UTC) if started_at is None else _utc(started_at),
+                    finished_at=None,
+                    inventory=_clean_text(inventory),
+                    province=_clean_text(province),
+                    checks=[_clean_text(check) for check in checks],
+                    options=_redact(_clean_json(options)),
+                    status="running",
+                    planned=[
+                        PlannedHostRow(
+                            host=_clean_text(name), unit=_clean_text(unit), position=position
+                        )
+                        for position, (name, unit) in enumerate(hosts)
+                    ],
+                )
+            )
+        return sweep_id
+
+    def record_host(self, sweep_id: str, result: HostResult) -> None:
+        """Store one host's result and findings at once, replacing any earlier try."""
+        row = _host_row(sweep_id, result)
+        with self._sessions.begin() as session:
+            self._sweep(session, sweep_id)
+            session.execute(
+                delete(HostResultRow).where(
+                    HostResultRow.sweep_id == sweep_id, HostResultRow.host == row.host
+                )
+            )
+            session.add(row)
+
+    def finish_sweep(self, sweep_id: str, finished_at: datetime) -> None:
+        with self._sessions.begin() as session:
+            row = self._sweep(session, sweep_id)
+            row.finished_at = _utc(finished_at)
+            row.status = "finished"
+
+    def latest_unfinished(self, inventory: str | None = None) -> str | None:
+        """The sweep `--resume` continues: the newest one still running."""
+        query = select(SweepRow.id).where(SweepRow.status == "running")
+        if inventory is not None:
+            query = query.where(SweepRow.inventory == inventory)
+        with self._sessions.begin() as session:
+            return session.scalar(
+                query.order_by(SweepRow.started_at.desc(), SweepRow.id.desc()).limit(1)
+            )
+
+    def pending_hosts(self, sweep_id: str) -> list[tuple[str, str]]:
+        """Planned (host, unit) pairs without a result, in the order they were planned."""
+        recorded = exists().where(
+            HostResultRow.sweep_id == PlannedHostRow.sweep_id,
+            HostResultRow.host == PlannedHostRow.host,
+        )
+        query = (
+            select(PlannedHostRow.host, PlannedHostRow.unit)
+            .where(PlannedHostRow.sweep_id == sweep_id, ~recorded)
+            .order_by(PlannedHostRow.position)
+        )
+        with self._sessions.begin() as session:
+            self._sweep(session, sweep_id)
+            return [(host, unit) for host, unit in session.execute(query)]
+
+    def sweep_info(self, sweep_id: str) -> SweepInfo:
+        with self._sessions.begin() as session:
+            row = self._sweep(session, sweep_id)
+            return _info(row, _counts(session, [sweep_id])[sweep_id])
+
+    def sweep_result(self, sweep_id: str) -> SweepResult:
+        """The whole sweep as the `--json` document, hosts by unit then name."""
+        query = (
+            select(HostResultRow)
+            .where(HostResultRow.sweep_id == sweep_id)
+            .options(selectinload(HostResultRow.findings))
+        )
+        with self._sessions.begin() as session:
+            row = self._sweep(session, sweep_id)
+            hosts = [_host_result(h) for h in session.scalars(query)]
+        # Sorted here, not in SQL, so the order is the same whatever the database collation.
+        hosts.sort(key=lambda h: (h.unit, h.name))
+        return SweepResult(
+            sweep_id=row.id,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            inventory=row.inventory,
+            checks=row.checks,
+            hosts=hosts,
+        )
+
+    def resolve_sweep(self, ref: str) -> str:
+        """Turn what a user typed (full id, unique prefix of 4+ characters, `latest`) into an id."""
+        ref = ref.strip()
+        with self._sessions.begin() as session:
+            if ref.lower() == "latest":
+                newest = select(SweepRow.id).order_by(
+                    SweepRow.started_at.desc(), SweepRow.id.desc()
+                )
+                found = session.scalar(newest.limit(1))
+                if found is None:
+                    raise SweepNotFound(f"no sweep recorded yet in {self.url}")
+                return found
+            if session.get(SweepRow, ref) is not None:
+                return ref
+            if len(ref) < 4:
+                raise SweepNotFound(
+                    f"sweep id {ref!r} is too short: give at least 4 characters, "
+                    "the full id, or 'latest'"
+                )
+            prefixed = select(SweepRow.id).where(SweepRow.id.startswith(ref, autoescape=True))
+            matches = list(session.scalars(prefixed.limit(6)))
+        if not matches:
+            raise SweepNotFound(f"no sweep {ref!r} in {self.url}")
+        if len(matches) > 1:
+            raise SweepNotFound(
+                f"sweep id {ref!r} is ambiguous, it starts {', '.join(matches[:5])}"
+                f"{', …' if len(matches) > 5 else ''}: give more characters"
+            )
+        return matches[0]
+
+    def history(
+        self, unit: str | None = None, host: str | None = None, limit: int = 50
+    ) -> list[SweepInfo]:
+        """Sweeps newest first; with a unit or host, only sweeps that touched it, counted for it."""
+        query = select(SweepRow).order_by(SweepRow.started_at.desc(), SweepRow.id.desc())
+        if unit is not None or host is not None:
+            planned = exists().where(
+                PlannedHostRow.sweep_id == SweepRow.id, *_scope(PlannedHostRow, unit, host)
+            )
+            recorded = exists().where(
+                HostResultRow.sweep_id == SweepRow.id, *_scope(HostResultRow, unit, host)
+            )
+            query = query.where(or_(planned, recorded))
+        with self._sessions.begin() as session:
+            rows = list(session.scalars(query.limit(limit)))
+            counts = _counts(session, [row.id for row in rows], unit, host)
+            return [_info(row, counts[row.id]) for row in rows]

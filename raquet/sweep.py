@@ -1,0 +1,145 @@
+"""Sweeps hosts in parallel through pyinfra: connect, one gather command, judge, store — per host.
+
+Each host runs in its own greenlet on the State's pool from connect to stored result, so
+a slow or dead host never holds up the others (no lock-step between hosts), and every
+result is committed the moment it exists. Whatever a host does — refuse, stall, drop
+the connection, time out, send garbage — ends as an `unreachable` or `error` result with
+a reason; nothing escapes a host's greenlet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import gevent
+import pyinfra.connectors.util
+from paramiko import SSHException
+from pyinfra.api import State
+from pyinfra.api.exceptions import ConnectError
+from pyinfra.api.host import Host as PyinfraHost
+
+from checks import select as select_checks
+from checks.base import Check, clean
+from raquet.gather import ComplianceState, judge
+from raquet.models import Host, HostResult
+from raquet.policy import Policy
+from raquet.store import Store
+from raquet.targets import make_state
+
+log = logging.getLogger("raquet")
+
+
+class SudoPasswordRequired(RuntimeError):
+    """sudo asked for a password: an unattended sweep must fail the host, never prompt."""
+
+
+def _refuse_prompt(prompt: str = "") -> str:
+    raise SudoPasswordRequired("sudo asked for a password; give the user NOPASSWD sudo for raquet")
+
+
+# pyinfra answers "sudo: a password is required" with getpass(), which would hang a
+# scheduled sweep on a terminal nobody watches.
+pyinfra.connectors.util.getpass = _refuse_prompt  # type: ignore[attr-defined]
+
+
+@dataclass
+class SweepOptions:
+    checks: list[str] = field(default_factory=list)
+    parallel: int = 500
+    connect_timeout: float = 10
+    check_timeout: float = 120
+    verify_host_keys: bool = True
+
+
+def run(hosts: list[Host], policy: Policy, store: Store, sweep_id: str, options: SweepOptions,
+        on_result: Callable[[HostResult], None] = lambda r: None) -> list[HostResult]:
+    """Sweep `hosts`, storing and reporting each result as soon as it exists."""
+    selected = select_checks(options.checks)
+    state = make_state(hosts, parallel=options.parallel, connect_timeout=options.connect_timeout,
+                       verify_host_keys=options.verify_host_keys)
+    budget = options.connect_timeout * 3 + options.check_timeout * (len(selected) + 1) + 10
+    results: list[HostResult] = []
+
+    def one(host: Host) -> None:
+        result = _guarded(state, host, selected, policy, options, budget)
+        store.record_host(sweep_id, result)
+        results.append(result)
+        on_result(result)
+
+    for host in hosts:
+        state.pool.spawn(one, host)
+    state.pool.join()
+    return results
+
+
+def _guarded(state: State, host: Host, selected: list[Check], policy: Policy,
+             options: SweepOptions, budget: float) -> HostResult:
+    """`_sweep_host` with a hard deadline and no exception left unhandled."""
+    started = datetime.now(UTC)
+    try:
+        with gevent.Timeout(budget, TimeoutError(f"host did not finish within {budget:.0f}s")):
+            result = _sweep_host(state, host, selected, policy, options)
+    except Exception as exc:  # a host must never break the sweep
+        log.debug("host %s failed", host.name, exc_info=True)
+        result = _result(host, "error", _reason(exc))
+    result.started_at, result.finished_at = started, datetime.now(UTC)
+    return result
+
+
+def _sweep_host(state: State, host: Host, selected: list[Check], policy: Policy,
+                options: SweepOptions) -> HostResult:
+    if host.name not in state.inventory.hosts:
+        return _result(host, "error", f"no pyinfra connector '{host.connector_name}' is installed")
+    target: PyinfraHost = state.inventory.get_host(host.name)
+    try:
+        target.connect(raise_exceptions=True, show_errors=False)
+    except ConnectError as exc:
+        return _result(host, "unreachable", _reason(exc))
+    try:
+        fact = ComplianceState()
+        command = fact.command(checks=[c.name for c in selected], timeout=int(options.check_timeout),
+                               policy=policy, os=host.os)
+        timeout = options.check_timeout * (len(selected) + 1)
+        try:
+            ok, output = target.run_shell_command(command, _timeout=timeout, _sudo=host.sudo)
+        except TimeoutError:
+            return _result(host, "error", f"the gather script did not finish within {timeout:.0f}s")
+        except (OSError, SSHException, EOFError) as exc:
+            return _result(host, "error", f"connection lost: {_reason(exc)}")
+        sections = fact.process(output.stdout_lines)
+        if "host.clock" not in sections:
+            detail = " ".join(output.stderr_lines)[:300] or "no output"
+            return _result(host, "error", f"the gather script failed: {clean(detail)}")
+        findings = judge(selected, sections, host, policy)
+        result = _result(host, "swept", None)
+        result.findings = findings
+        if sections.truncated:
+            result.error = "output was truncated at the size limit"
+        return result
+    finally:
+        _close(target)
+
+
+def _close(target: PyinfraHost) -> None:
+    """Drop the host's connection now: thousands of idle paramiko transports cost CPU and sockets."""
+    try:
+        target.disconnect()
+        client = getattr(target.connector, "client", None)
+        if client is not None:
+            client.close()
+    except Exception:  # closing must never turn a result into an error
+        log.debug("closing %s failed", target.name, exc_info=True)
+    target.connected = False
+
+
+def _result(host: Host, status: str, error: str | None) -> HostResult:
+    return HostResult(name=host.name, unit=host.unit, os=host.os, role=host.role,
+                      address=host.address, status=status, error=error)  # type: ignore[arg-type]
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return clean(text, 300)

@@ -1,0 +1,81 @@
+"""raquet hosts -> a pyinfra Inventory and State, with host keys verified and secrets from the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.connectors import get_execution_connectors
+
+from raquet.errors import InputError, Problem
+from raquet.models import Host
+
+log = logging.getLogger("raquet")
+
+
+def host_data(host: Host, *, connect_timeout: float, verify_host_keys: bool) -> dict[str, Any]:
+    """pyinfra host data for one host. Passwords are read from the environment variable the
+    inventory names, at the last moment, and live only in memory."""
+    data: dict[str, Any] = {"raquet_unit": host.unit}
+    if host.connector_name == "ssh":
+        data.update(
+            ssh_hostname=host.address,
+            ssh_strict_host_key_checking="yes" if verify_host_keys else "off",
+            ssh_paramiko_connect_kwargs={
+                "banner_timeout": connect_timeout,
+                "auth_timeout": connect_timeout,
+                "channel_timeout": connect_timeout,
+            },
+        )
+        if host.known_hosts:
+            data["ssh_known_hosts_file"] = str(Path(host.known_hosts).expanduser())
+        if host.ssh_port:
+            data["ssh_port"] = host.ssh_port
+        if host.ssh_user:
+            data["ssh_user"] = host.ssh_user
+        if host.ssh_key:
+            data["ssh_key"] = str(Path(host.ssh_key).expanduser())
+        if host.ssh_password_env:
+            data["ssh_password"] = os.environ.get(host.ssh_password_env, "")
+    if host.sudo:
+        data["_sudo"] = True
+    return data
+
+
+def missing_secrets(hosts: list[Host]) -> list[Problem]:
+    """Password variables the inventory names but the environment does not hold: caught before a sweep."""
+    problems = []
+    for host in hosts:
+        for field in ("ssh_password_env", "winrm_password_env"):
+            name = getattr(host, field)
+            if name and name not in os.environ:
+                problems.append(Problem("environment", None, f"{host.name}.{field}",
+                                        f"variable {name} is not set"))
+    return problems
+
+
+def make_state(hosts: list[Host], *, parallel: int, connect_timeout: float,
+               verify_host_keys: bool) -> State:
+    """A pyinfra State over `hosts`, each with the connector its inventory entry names."""
+    connectors = get_execution_connectors()
+    unknown = sorted({h.connector_name for h in hosts} - set(connectors))
+    names = [(h.name, host_data(h, connect_timeout=connect_timeout, verify_host_keys=verify_host_keys))
+             for h in hosts if h.connector_name in connectors]
+    inventory = Inventory((names, {}))
+    for host in hosts:
+        if host.connector_name in connectors:
+            inventory.get_host(host.name).connector_cls = connectors[host.connector_name]
+    if unknown:
+        log.warning("no pyinfra connector installed for: %s", ", ".join(unknown))
+    config = Config(PARALLEL=max(1, min(parallel, len(hosts) or 1)),
+                    CONNECT_TIMEOUT=int(max(1, connect_timeout)))
+    return State(inventory=inventory, config=config, check_for_changes=False)
+
+
+def require_secrets(hosts: list[Host]) -> None:
+    problems = missing_secrets(hosts)
+    if problems:
+        raise InputError(problems)
