@@ -105,7 +105,7 @@ def sweep(
         with SweepProgress(len(hosts)) as progress:
             run(hosts, pol, store, sweep_id, options, on_result=progress)
         store.finish_sweep(sweep_id, datetime.now(UTC))
-        document = store.sweep_result(sweep_id)
+        document = store.sweep_result(sweep_id).localized(inv.timezone)
     print(summary(inv, document.hosts))
     if json_file:
         _write_json(json_file, document.model_dump(mode="json"))

@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -164,3 +165,15 @@ class SweepResult(BaseModel):
     inventory: str = ""
     checks: list[str] = Field(default_factory=list)
     hosts: list[HostResult] = Field(default_factory=list)
+
+    def localized(self, zone: str) -> SweepResult:
+        """The same document with its times in the province's zone, as auditors read them."""
+        tz = ZoneInfo(zone)
+
+        def local(value: datetime | None) -> datetime | None:
+            return value.astimezone(tz) if value else None
+
+        hosts = [h.model_copy(update={"started_at": local(h.started_at), "finished_at": local(h.finished_at)})
+                 for h in self.hosts]
+        return self.model_copy(update={"started_at": self.started_at.astimezone(tz),
+                                       "finished_at": local(self.finished_at), "hosts": hosts})

@@ -30,7 +30,9 @@ def host_data(host: Host, *, connect_timeout: float, verify_host_keys: bool) -> 
                 "channel_timeout": connect_timeout,
             },
         )
-        if host.known_hosts:
+        if not verify_host_keys:
+            data["ssh_known_hosts_file"] = os.devnull  # else paramiko still rejects a changed key
+        elif host.known_hosts:
             data["ssh_known_hosts_file"] = str(Path(host.known_hosts).expanduser())
         if host.ssh_port:
             data["ssh_port"] = host.ssh_port

@@ -209,16 +209,19 @@ def _populate(upper: Path, spec: HostScenario, client_key: Path) -> str:
         (upper / "run/reboot-required").write_text("*** System restart required ***\n")
         (upper / "run/reboot-required.pkgs").write_text("linux-image-amd64\n")
     if spec.os_version:
-        release = (image.base() / "usr/lib/os-release").read_text()
-        release = "\n".join(
-            f'VERSION_ID="{spec.os_version}"' if line.startswith("VERSION_ID=") else line
-            for line in release.splitlines()
-        )
-        (upper / "etc/os-release").write_text(release + "\n")
+        (upper / "etc/os-release").write_text(_os_release(spec.os_version))
     if spec.hang:
         _script(upper / "usr/local/bin/apt-get", "#!/bin/sh\nexec sleep 3600\n")
     _script(upper / "etc/raquet-lab/init.sh", _init(spec))
     return public
+
+
+def _os_release(version: str) -> str:
+    """An os-release of an older Debian (the files differ only in these lines)."""
+    codename = {"9": "stretch", "10": "buster", "11": "bullseye"}.get(version, "")
+    return (f'PRETTY_NAME="Debian GNU/Linux {version} ({codename})"\nNAME="Debian GNU/Linux"\n'
+            f'VERSION_ID="{version}"\nVERSION="{version} ({codename})"\nVERSION_CODENAME={codename}\n'
+            "ID=debian\n")
 
 
 def _freshclam_log(path: Path, when: datetime) -> None:

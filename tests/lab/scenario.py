@@ -27,7 +27,7 @@ class HostScenario(BaseModel):
     clamav: Literal["absent", "stopped", "running"] = "running"
     db_age_days: float = 1.0
     db_age_from: Literal["mtime", "freshclam_log"] = "mtime"
-    other_av: str | None = None  # process name of another AV product, e.g. ekrn (ESET)
+    other_av: str | None = None  # process name of another AV product, e.g. kesl (Kaspersky)
     packages: list[str] = Field(default_factory=list)  # lab packages at their old version
     reboot_required: bool = False
     os_version: str | None = None  # overrides VERSION_ID in /etc/os-release

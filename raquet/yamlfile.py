@@ -1,0 +1,236 @@
+"""YAML input files whose every mistake is reported with its file, line and field.
+
+Users edit inventories and policies by hand, so an error has to say where to look:
+ruamel.yaml's round-trip loader keeps the line of every key and item, and pydantic
+reports *which* value is wrong as a `loc` path; this module joins the two and turns
+pydantic's wording into plain sentences about the YAML the user wrote.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedBase, CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from raquet.errors import InputError, Problem
+from raquet.models import _ENV_NAME, HOST_NAME, SLUG
+
+Loc = tuple[int | str, ...]
+Locate = Callable[[Loc], tuple[int | None, str]]
+"""Maps a pydantic `loc` to (1-based line or None, field path as the user wrote it)."""
+
+M = TypeVar("M", bound=BaseModel)
+
+_PATTERNS = {
+    SLUG: "a lowercase id of letters a-z, digits, '.', '_' or '-'",
+    HOST_NAME: "a host name of letters, digits, '.', '_', '-', '@' or '/'",
+    _ENV_NAME: "an environment variable name (letters, digits, '_')",
+}
+
+
+def read_input(path: Path) -> str:
+    """The text of an input file; an unreadable one is an `InputError` like any other bad input."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError([Problem(str(path), None, "", "expected UTF-8 text")]) from None
+    except OSError as err:
+        raise InputError([Problem(str(path), None, "", f"cannot read: {err.strerror}")]) from None
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse one YAML document, keeping line numbers (ruamel round-trip nodes).
+
+    A syntax error becomes an `InputError` naming the line, because a bare parser
+    traceback tells a sysadmin nothing about where to look.
+    """
+    text = read_input(path)
+    try:
+        return YAML(typ="rt").load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = "; ".join(part for part in (err.context, err.problem) if part)
+        raise InputError([Problem(str(path), line, "", f"YAML syntax error: {what}")]) from None
+    except YAMLError as err:
+        raise InputError([Problem(str(path), None, "", f"YAML syntax error: {err}")]) from None
+
+
+def to_plain(node: Any) -> Any:
+    """Strip ruamel's round-trip types so pydantic sees ordinary dicts, lists and scalars.
+
+    ruamel's `ScalarInt`/`ScalarFloat` and `ScalarBoolean` would otherwise leak into
+    validated models (and a `ScalarBoolean` is an int, not a bool).
+    """
+    if isinstance(node, Mapping):
+        return {to_plain(key): to_plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [to_plain(item) for item in node]
+    if type(node).__name__ == "ScalarBoolean":
+        return bool(node)
+    for plain in (bool, int, float, str):
+        if isinstance(node, plain):
+            return plain(node)
+    return node
+
+
+def line_of(data: Any, loc: Loc) -> int | None:
+    """The 1-based line of the deepest part of `loc` present in `data`.
+
+    A missing key therefore points at its parent: the mapping that should hold it.
+    """
+    line = data.lc.line + 1 if isinstance(data, CommentedBase) else None
+    node = data
+    for part in loc:
+        try:
+            if isinstance(node, CommentedMap) and part in node:
+                line = node.lc.key(part)[0] + 1
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                line = node.lc.item(part)[0] + 1
+            else:
+                break
+        except (AttributeError, KeyError):
+            break  # a key merged in from an anchor (`<<: *x`) has no line of its own here
+        node = node[part]
+    return line
+
+
+def dotted(loc: Loc) -> str:
+    """`('units', 2, 'hosts', 0, 'os')` -> `units[2].hosts[0].os`, the way users read paths."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def yaml_locate(data: Any, prefix: Loc = ()) -> Locate:
+    """A `Locate` for a model validated from `to_plain(data)`, or from its part at `prefix`."""
+    return lambda loc: (line_of(data, prefix + loc), dotted(prefix + loc))
+
+
+def yaml_problems(
+    file: str, data: Any, error: ValidationError, model_cls: type[BaseModel] | None = None
+) -> list[Problem]:
+    """Every error of a model validated from `to_plain(data)`, placed on its YAML line."""
+    return validation_problems(file, error, yaml_locate(data), model_cls)
+
+
+def validation_problems(
+    file: str, error: ValidationError, locate: Locate, model_cls: type[BaseModel] | None = None
+) -> list[Problem]:
+    """Turn each pydantic error into a `Problem`; `model_cls` is where typo hints come from."""
+    problems = []
+    for detail in error.errors():
+        loc = tuple(detail["loc"])
+        keys = accepted_keys(model_cls, loc[:-1]) if model_cls else set()
+        line, field = locate(loc)
+        problems.append(Problem(file, line, field, explain(detail, keys)))
+    return problems
+
+
+def explain(detail: ErrorDetails, known_keys: Collection[str] = ()) -> str:
+    """Say what was expected and what was found, in words about YAML rather than Python types."""
+    kind, ctx, got = detail["type"], detail.get("ctx", {}), detail["input"]
+    key = detail["loc"][-1] if detail["loc"] else ""
+    if kind == "missing":
+        return f"missing required key '{key}'"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(key), list(known_keys), n=1)
+        return f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+    if kind == "literal_error":
+        choices = ", ".join(re.findall(r"'([^']*)'", ctx["expected"]))
+        return f"expected one of {choices}; got {_shown(got)}"
+    if kind == "string_pattern_mismatch":
+        wanted = _PATTERNS.get(ctx["pattern"], f"text matching {ctx['pattern']}")
+        return f"expected {wanted}; got {_shown(got)}"
+    if kind == "value_error":
+        return f"{ctx['error']}; got {_shown(got)}"
+    expected = _EXPECTED.get(kind)
+    if expected is not None:
+        return f"expected {expected.format(**ctx)}; got {_shown(got)}" + _quote_hint(kind, got)
+    return f"{detail['msg'][:1].lower()}{detail['msg'][1:]}; got {_shown(got)}"
+
+
+_EXPECTED = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping of keys to values",
+    "model_type": "a mapping of keys to values",
+    "model_attributes_type": "a mapping of keys to values",
+    "greater_than": "a number greater than {gt}",
+    "greater_than_equal": "a number of at least {ge}",
+    "less_than": "a number less than {lt}",
+    "less_than_equal": "a number of at most {le}",
+    "too_short": "at least {min_length} item(s)",
+    "too_long": "at most {max_length} item(s)",
+    "string_too_short": "at least {min_length} character(s)",
+    "string_too_long": "at most {max_length} character(s)",
+}
+
+
+def _shown(value: Any) -> str:
+    """Name what the user wrote without dumping a whole mapping or list into the message."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if value is None:
+        return "nothing"
+    return repr(value)
+
+
+def _quote_hint(kind: str, value: Any) -> str:
+    """YAML reads `name: 2021` or `os: yes` as a number or boolean; the fix is quoting."""
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        return " (put it in quotes to make it text)"
+    return ""
+
+
+def accepted_keys(model_cls: type[BaseModel], loc: Loc) -> set[str]:
+    """The keys a mapping at `loc` inside `model_cls` accepts, to suggest one for a typo there."""
+    models = [model_cls]
+    for part in loc:
+        if isinstance(part, str):
+            fields = [m.model_fields[part] for m in models if part in m.model_fields]
+            models = [nested for f in fields for nested in _models_in(f.annotation)]
+    return {name for model in models for name in model.model_fields}
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation can hold: `Unit`, `list[Unit]`, `Unit | None`..."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+
+
+def load_model(path: Path, model_cls: type[M]) -> M:
+    """Load a YAML file into `model_cls`, reporting every problem at once as one `InputError`.
+
+    An empty file means "all defaults", so a user can start from an empty policy.
+    """
+    data = load_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        problem = Problem(str(path), line_of(data, ()), "", "expected a mapping of keys at the top")
+        raise InputError([problem])
+    try:
+        return model_cls.model_validate(to_plain(data))
+    except ValidationError as err:
+        raise InputError(yaml_problems(str(path), data, err, model_cls)) from None
