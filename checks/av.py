@@ -86,7 +86,9 @@ class AvState(BaseModel):
     def clamav_installed(self) -> bool:
         return bool(self.packages) or "clamd" in self.binaries or "clamscan" in self.binaries
 
-    def signature_time(self) -> tuple[datetime | None, Literal["cvd_header", "freshclam_log", "file_mtime"] | None]:
+    def signature_time(
+        self,
+    ) -> tuple[datetime | None, Literal["cvd_header", "freshclam_log", "file_mtime"] | None]:
         built = [f.build_time for f in self.db_files if f.build_time]
         if built:
             return max(built), "cvd_header"
@@ -139,10 +141,13 @@ class AvCheck(Check[AvState]):
                 state.db_files[-1].build_time = parse_cvd_header(rest)
         for line in sections.lines("av.freshclam_log"):
             match = _LOG_LINE.match(line)
-            if match:
-                stamp = " ".join(match["ts"].split())
-                local = datetime.strptime(stamp, "%a %b %d %H:%M:%S %Y")
-                state.freshclam_updates.append(local.replace(tzinfo=facts.tz))
+            if match is None:
+                continue
+            try:
+                local = datetime.strptime(" ".join(match["ts"].split()), "%a %b %d %H:%M:%S %Y")
+            except ValueError:  # a garbled date
+                continue
+            state.freshclam_updates.append(local.replace(tzinfo=facts.tz))
         return state
 
     def evaluate(self, state: AvState, host: Host, facts: HostFacts, policy: Policy) -> Finding:
@@ -153,8 +158,9 @@ class AvCheck(Check[AvState]):
         others = [p for p in running if p.name != "ClamAV"]
         managed = any(m in state.processes for p in running for m in p.management)
         evidence: dict[str, Any] = {
-            "product": "ClamAV" if state.clamav_installed and (clamd or not others) else
-            (others[0].name if others else None),
+            "product": "ClamAV"
+            if state.clamav_installed and (clamd or not others)
+            else (others[0].name if others else None),
             "installed": state.clamav_installed or bool(others),
             "running": clamd or bool(others),
             "realtime": clamd or bool(others),
@@ -170,8 +176,9 @@ class AvCheck(Check[AvState]):
         limit = policy.av.max_signature_age_days
 
         def finding(status: Literal["pass", "fail"], severity: Severity, title: str) -> Finding:
-            return Finding(check=self.name, status=status, severity=severity, title=title,
-                           evidence=evidence)
+            return Finding(
+                check=self.name, status=status, severity=severity, title=title, evidence=evidence
+            )
 
         if not evidence["installed"]:
             return finding("fail", "high", "No antivirus is installed")

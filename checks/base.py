@@ -105,15 +105,22 @@ class Check(ABC, Generic[StateT]):
         if exit_status in ("124", "137"):
             return self.error("the check timed out on the host")
         if f"{self.name}.__exit" not in sections:
-            return self.error("the check produced no result (output truncated or the script was cut)")
+            return self.error(
+                "the check produced no result (output truncated or the script was cut)"
+            )
         try:
             return self.evaluate(self.parse(sections, facts), host, facts, policy)
         except (ValueError, KeyError, IndexError) as exc:
             return self.error(f"could not parse the host's output: {clean(str(exc))}")
 
     def error(self, reason: str) -> Finding:
-        return Finding(check=self.name, status="error", severity="medium",
-                       title=f"{self.title} check could not run: {reason}", evidence={"reason": reason})
+        return Finding(
+            check=self.name,
+            status="error",
+            severity="medium",
+            title=f"{self.title} check could not run: {reason}",
+            evidence={"reason": reason},
+        )
 
     def not_applicable(self, reason: str) -> Finding:
         return Finding(check=self.name, status="not_applicable", severity="info", title=reason)

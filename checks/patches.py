@@ -40,7 +40,9 @@ fi
 """
 
 # Inst openssl [3.0.11-1~deb12u2] (3.0.13-1~deb12u1 Debian-Security:12/stable-security [amd64])
-_APT_INST = re.compile(r"^Inst (?P<name>\S+)(?: \[(?P<old>[^\]]*)\])? \((?P<new>\S+) (?P<origins>.*?)(?: \[[^\]]*\])?\)")
+_APT_INST = re.compile(
+    r"^Inst (?P<name>\S+)(?: \[(?P<old>[^\]]*)\])? \((?P<new>\S+) (?P<origins>.*?)(?: \[[^\]]*\])?\)"
+)
 # FEDORA-2024-1a2b3c4d5e Important/Sec.  openssl-libs-1:3.1.4-2.fc39.x86_64
 _DNF_ADVISORY = re.compile(r"^\S+\s+\S*/Sec\.\s+(?P<nevra>\S+)$")
 _NEVRA = re.compile(r"^(?P<name>.+?)-(?:\d+:)?(?P<version>[^-]+-[^-]+?)\.(?P<arch>[^.]+)$")
@@ -89,9 +91,15 @@ def parse_apt(lines: list[str]) -> tuple[list[Update], list[str]]:
         match = _APT_INST.match(line)
         if match:
             origins = match["origins"]
-            updates.append(Update(
-                name=clean(match["name"], 128), installed=match["old"], available=clean(match["new"], 64),
-                origin=clean(origins, 200), security="security" in origins.lower()))
+            updates.append(
+                Update(
+                    name=clean(match["name"], 128),
+                    installed=match["old"],
+                    available=clean(match["new"], 64),
+                    origin=clean(origins, 200),
+                    security="security" in origins.lower(),
+                )
+            )
         elif not line.startswith("Inst"):
             errors.append(clean(line))
     return updates, errors
@@ -106,12 +114,20 @@ def parse_dnf(security_lines: list[str], update_lines: list[str]) -> list[Update
             secure.add(nevra["name"])
     updates = []
     for line in update_lines:
+        if line.startswith("Obsoleting"):
+            break  # what follows lists replacements, not further updates
         parts = line.split()
-        if len(parts) != 3 or "." not in parts[0] or line.startswith(("Obsoleting", " ")):
+        if len(parts) != 3 or "." not in parts[0] or line.startswith(" "):
             continue
         name = parts[0].rsplit(".", 1)[0]
-        updates.append(Update(name=clean(name, 128), available=clean(parts[1], 64),
-                              origin=clean(parts[2], 64), security=name in secure))
+        updates.append(
+            Update(
+                name=clean(name, 128),
+                available=clean(parts[1], 64),
+                origin=clean(parts[2], 64),
+                security=name in secure,
+            )
+        )
     return updates
 
 
@@ -132,8 +148,9 @@ class PatchesCheck(Check[PatchState]):
                 state.lists_updated_at = datetime.fromtimestamp(int(stamp[0]), facts.tz)
         elif "patches.dnf_updates" in sections:
             state.manager = "dnf"
-            state.updates = parse_dnf(sections.lines("patches.dnf_security"),
-                                      sections.lines("patches.dnf_updates"))
+            state.updates = parse_dnf(
+                sections.lines("patches.dnf_security"), sections.lines("patches.dnf_updates")
+            )
         reboot = sections.lines("patches.reboot")
         state.reboot_required = bool(reboot) and reboot[0] == "required"
         state.reboot_packages = [clean(p, 128) for p in reboot[1:50]]
@@ -152,7 +169,9 @@ class PatchesCheck(Check[PatchState]):
             "updates": [u.model_dump() for u in state.updates[:500]],
             "reboot_required": state.reboot_required,
             "reboot_packages": state.reboot_packages,
-            "lists_updated_at": state.lists_updated_at.isoformat() if state.lists_updated_at else None,
+            "lists_updated_at": state.lists_updated_at.isoformat()
+            if state.lists_updated_at
+            else None,
             "os": facts.os_name,
             "os_end_of_life": eol.isoformat() if eol else None,
             "os_eol_reached": is_eol,
@@ -166,18 +185,27 @@ class PatchesCheck(Check[PatchState]):
             names = ", ".join(evidence["security_packages"][:5])
             problems.append(("high", f"{len(security)} security update(s) pending ({names})"))
         if is_eol and policy.patches.fail_on_eol:
-            problems.append(("high", f"{facts.os_name or facts.os_id} reached end of life on {eol}"))
+            problems.append(
+                ("high", f"{facts.os_name or facts.os_id} reached end of life on {eol}")
+            )
         if state.reboot_required and policy.patches.fail_on_reboot_required:
             problems.append(("medium", "a reboot is required to finish updates"))
         if state.updates and policy.patches.fail_on_regular_updates and not security:
             problems.append(("low", f"{len(state.updates)} update(s) pending"))
         if not problems:
             title = f"No security updates pending ({len(state.updates)} other update(s))"
-            return Finding(check=self.name, status="pass", severity="info", title=title, evidence=evidence)
+            return Finding(
+                check=self.name, status="pass", severity="info", title=title, evidence=evidence
+            )
         order: list[Severity] = ["info", "low", "medium", "high", "critical"]
         severity = max((s for s, _ in problems), key=order.index)
-        return Finding(check=self.name, status="fail", severity=severity,
-                       title="; ".join(t for _, t in problems), evidence=evidence)
+        return Finding(
+            check=self.name,
+            status="fail",
+            severity=severity,
+            title="; ".join(t for _, t in problems),
+            evidence=evidence,
+        )
 
 
 CHECK = PatchesCheck()

@@ -33,13 +33,29 @@ from raquet.targets import require_secrets
 
 EXIT_OK, EXIT_NONCOMPLIANT, EXIT_USAGE, EXIT_NOT_SWEPT = 0, 1, 2, 3
 
-app = typer.Typer(help="Agentless compliance sweeps and remediation (rà quét).", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Agentless compliance sweeps and remediation (rà quét).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 inventory_app = typer.Typer(help="Inventories of units and hosts.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
 
-InventoryOpt = Annotated[Path, typer.Option("-i", "--inventory", help="Inventory file (raquet YAML, pyinfra .py, Ansible INI/YAML).")]
-DbOpt = Annotated[str | None, typer.Option("--db", envvar="RAQUET_DB", help="Store URL (default: SQLite file in ~/.local/share/raquet).")]
+InventoryOpt = Annotated[
+    Path,
+    typer.Option(
+        "-i", "--inventory", help="Inventory file (raquet YAML, pyinfra .py, Ansible INI/YAML)."
+    ),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="RAQUET_DB",
+        help="Store URL (default: SQLite file in ~/.local/share/raquet).",
+    ),
+]
 
 
 def fail_usage(message: str) -> typer.Exit:
@@ -62,23 +78,43 @@ def _load(path: Path) -> Inventory:
 def inventory_check(inventory: InventoryOpt) -> None:
     """Validate an inventory and print its units and host counts."""
     inv = _load(inventory)
-    print(f"{inv.source}: {inv.province or '(no province)'}, {len(inv.units)} units, {len(inv.hosts())} hosts")
+    print(
+        f"{inv.source}: {inv.province or '(no province)'}, {len(inv.units)} units, {len(inv.hosts())} hosts"
+    )
     print(summary_table(inv))
 
 
 @app.command()
 def sweep(
     inventory: InventoryOpt,
-    policy: Annotated[Path | None, typer.Option("-p", "--policy", help="Policy YAML (defaults are shipped).")] = None,
-    unit: Annotated[list[str] | None, typer.Option("--unit", help="Only this unit (repeatable).")] = None,
-    check: Annotated[list[str] | None, typer.Option("--check", help="Only this check (repeatable).")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Write the result document here ('-' for stdout).")] = None,
+    policy: Annotated[
+        Path | None, typer.Option("-p", "--policy", help="Policy YAML (defaults are shipped).")
+    ] = None,
+    unit: Annotated[
+        list[str] | None, typer.Option("--unit", help="Only this unit (repeatable).")
+    ] = None,
+    check: Annotated[
+        list[str] | None, typer.Option("--check", help="Only this check (repeatable).")
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Write the result document here ('-' for stdout).")
+    ] = None,
     parallel: Annotated[int, typer.Option(min=1, help="Hosts swept at once.")] = 500,
-    connect_timeout: Annotated[float, typer.Option(min=0.5, help="Seconds to connect and authenticate.")] = 10,
-    timeout: Annotated[float, typer.Option(min=1, help="Seconds one check may run on a host.")] = 120,
-    resume: Annotated[bool, typer.Option("--resume", help="Finish the last unfinished sweep of this inventory.")] = False,
-    insecure_no_host_key_check: Annotated[bool, typer.Option(
-        "--insecure-no-host-key-check", help="Do NOT verify SSH host keys (dangerous).")] = False,
+    connect_timeout: Annotated[
+        float, typer.Option(min=0.5, help="Seconds to connect and authenticate.")
+    ] = 10,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds one check may run on a host.")
+    ] = 120,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Finish the last unfinished sweep of this inventory.")
+    ] = False,
+    insecure_no_host_key_check: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-host-key-check", help="Do NOT verify SSH host keys (dangerous)."
+        ),
+    ] = False,
     db: DbOpt = None,
 ) -> None:
     """Sweep the inventory's hosts and store every result as it arrives."""
@@ -95,13 +131,22 @@ def sweep(
     except KeyError as exc:
         raise fail_usage(str(exc.args[0])) from None
     if insecure_no_host_key_check:
-        err.print("[bold red]WARNING: SSH host keys are NOT verified: anyone on the path can impersonate "
-                  "these hosts and read what the sweep sends.[/bold red]")
-    options = SweepOptions(checks=selected, parallel=parallel, connect_timeout=connect_timeout,
-                           check_timeout=timeout, verify_host_keys=not insecure_no_host_key_check)
+        err.print(
+            "[bold red]WARNING: SSH host keys are NOT verified: anyone on the path can impersonate "
+            "these hosts and read what the sweep sends.[/bold red]"
+        )
+    options = SweepOptions(
+        checks=selected,
+        parallel=parallel,
+        connect_timeout=connect_timeout,
+        check_timeout=timeout,
+        verify_host_keys=not insecure_no_host_key_check,
+    )
     with Store(db) as store:
         sweep_id, hosts = _begin_or_resume(store, inv, hosts, options, policy, resume)
-        err.print(f"sweep {sweep_id}: {len(hosts)} hosts, checks {', '.join(options.checks)}, store {store.url}")
+        err.print(
+            f"sweep {sweep_id}: {len(hosts)} hosts, checks {', '.join(options.checks)}, store {store.url}"
+        )
         with SweepProgress(len(hosts)) as progress:
             run(hosts, pol, store, sweep_id, options, on_result=progress)
         store.finish_sweep(sweep_id, datetime.now(UTC))
@@ -112,26 +157,43 @@ def sweep(
     raise typer.Exit(_exit_code(document.hosts))
 
 
-def _begin_or_resume(store: Store, inv: Inventory, hosts: list[Host], options: SweepOptions,
-                     policy: Path | None, resume: bool) -> tuple[str, list[Host]]:
+def _begin_or_resume(
+    store: Store,
+    inv: Inventory,
+    hosts: list[Host],
+    options: SweepOptions,
+    policy: Path | None,
+    resume: bool,
+) -> tuple[str, list[Host]]:
     source = str(inv.source.resolve())
     if not resume:
         sweep_id = store.begin_sweep(
-            source, inv.province, options.checks, [(h.name, h.unit) for h in hosts],
-            {"policy": str(policy) if policy else None, "parallel": options.parallel,
-             "connect_timeout": options.connect_timeout, "timeout": options.check_timeout,
-             "verify_host_keys": options.verify_host_keys})
+            source,
+            inv.province,
+            options.checks,
+            [(h.name, h.unit) for h in hosts],
+            {
+                "policy": str(policy) if policy else None,
+                "parallel": options.parallel,
+                "connect_timeout": options.connect_timeout,
+                "timeout": options.check_timeout,
+                "verify_host_keys": options.verify_host_keys,
+            },
+        )
         return sweep_id, hosts
-    sweep_id = store.latest_unfinished(source)
-    if sweep_id is None:
+    unfinished = store.latest_unfinished(source)
+    if unfinished is None:
         raise fail_usage(f"no unfinished sweep of {source} to resume")
+    sweep_id = unfinished
     info = store.sweep_info(sweep_id)
     options.checks = info.checks
     pending = {name for name, _ in store.pending_hosts(sweep_id)}
     by_name = {h.name: h for h in inv.hosts()}
     missing = sorted(pending - by_name.keys())
     if missing:
-        raise fail_usage(f"hosts of sweep {sweep_id} are no longer in the inventory: {', '.join(missing)}")
+        raise fail_usage(
+            f"hosts of sweep {sweep_id} are no longer in the inventory: {', '.join(missing)}"
+        )
     err.print(f"resuming sweep {sweep_id}: {len(pending)} of {info.planned} hosts left")
     return sweep_id, [by_name[n] for n in by_name if n in pending]
 
@@ -161,11 +223,36 @@ def history(
 ) -> None:
     """List sweeps, newest first, with how their hosts fared."""
     with Store(db) as store:
-        rows = [[s.id[:12], s.started_at.astimezone().strftime("%Y-%m-%d %H:%M"), s.status, s.planned,
-                 s.swept, s.unreachable + s.error, s.compliant, ",".join(s.checks), s.inventory]
-                for s in store.history(unit=unit, host=host, limit=limit)]
-    print(tabulate(rows, headers=["sweep", "started", "status", "hosts", "swept", "not swept",
-                                  "compliant", "checks", "inventory"]))
+        rows = [
+            [
+                s.id[:12],
+                s.started_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+                s.status,
+                s.planned,
+                s.swept,
+                s.unreachable + s.error,
+                s.compliant,
+                ",".join(s.checks),
+                s.inventory,
+            ]
+            for s in store.history(unit=unit, host=host, limit=limit)
+        ]
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "sweep",
+                "started",
+                "status",
+                "hosts",
+                "swept",
+                "not swept",
+                "compliant",
+                "checks",
+                "inventory",
+            ],
+        )
+    )
 
 
 @app.command("checks")
@@ -176,6 +263,8 @@ def list_checks() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pyinfra").setLevel(logging.CRITICAL)  # every host failure is reported by raquet
+    logging.getLogger("pyinfra").setLevel(
+        logging.CRITICAL
+    )  # every host failure is reported by raquet
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     app()

@@ -13,7 +13,14 @@ from types import TracebackType
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from tabulate import tabulate
 
 from raquet.models import HostResult, Inventory
@@ -28,19 +35,29 @@ class SweepProgress:
         self.total, self.done, self.failed = total, 0, 0
         self.interactive = sys.stderr.isatty() if interactive is None else interactive
         self._bar: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> SweepProgress:
         if self.interactive:
-            self._bar = Progress(TextColumn("[bold]sweeping"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[failed]} not swept"), TimeElapsedColumn(),
-                                 console=err, transient=False)
+            self._bar = Progress(
+                TextColumn("[bold]sweeping"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[failed]} not swept"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=False,
+            )
             self._bar.start()
             self._task = self._bar.add_task("sweep", total=self.total, failed=0)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._bar:
             self._bar.stop()
 
@@ -50,7 +67,9 @@ class SweepProgress:
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, completed=self.done, failed=self.failed)
             if result.status != "swept":
-                self._bar.console.print(f"  {escape(result.name)}: {result.status}: {escape(result.error or '')}")
+                self._bar.console.print(
+                    f"  {escape(result.name)}: {result.status}: {escape(result.error or '')}"
+                )
         else:
             print(f"[{self.done}/{self.total}] {host_line(result)}", file=sys.stderr, flush=True)
 
@@ -78,8 +97,22 @@ def summary(inventory: Inventory, results: Iterable[HostResult]) -> str:
         failing: Counter[str] = Counter()
         for host in hosts:
             failing.update(f.check for f in host.findings if f.status in ("fail", "error"))
-        rows.append([unit.display_name, len(hosts), sum(h.status == "swept" for h in hosts),
-                     sum(h.status != "swept" for h in hosts), sum(h.compliant for h in hosts),
-                     *(failing[c] for c in checks)])
-    headers = ["unit", "hosts", "swept", "not swept", "compliant", *(f"{c} failing" for c in checks)]
+        rows.append(
+            [
+                unit.display_name,
+                len(hosts),
+                sum(h.status == "swept" for h in hosts),
+                sum(h.status != "swept" for h in hosts),
+                sum(h.compliant for h in hosts),
+                *(failing[c] for c in checks),
+            ]
+        )
+    headers = [
+        "unit",
+        "hosts",
+        "swept",
+        "not swept",
+        "compliant",
+        *(f"{c} failing" for c in checks),
+    ]
     return tabulate(rows, headers=headers, tablefmt="simple")

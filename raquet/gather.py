@@ -21,13 +21,18 @@ class ComplianceState(FactBase[Sections]):
 
     nonce = ""
 
-    def command(self, checks: list[str], timeout: int = 60, policy: Policy | None = None,  # type: ignore[override]
-                os: OsName = "linux") -> StringCommand:
+    def command(
+        self,
+        checks: list[str],
+        timeout: int = 60,
+        policy: Policy | None = None,
+        os: OsName = "linux",
+    ) -> StringCommand:
         self.nonce = new_nonce()
         script = build(select_checks(checks), os, policy or Policy(), self.nonce, timeout)
         return StringCommand(script)
 
-    def process(self, output: list[str]) -> Sections:  # type: ignore[override]
+    def process(self, output: list[str]) -> Sections:
         return split(output, self.nonce)
 
     @staticmethod
@@ -41,7 +46,9 @@ def judge(selected: list[Check], sections: Sections, host: Host, policy: Policy)
     findings = []
     for check in selected:
         if check.snippet(host.os, policy) is None:
-            findings.append(check.not_applicable(f"{check.title} is not checked on {host.os} hosts yet"))
+            findings.append(
+                check.not_applicable(f"{check.title} is not checked on {host.os} hosts yet")
+            )
         else:
             findings.append(check.judge(sections, host, facts, policy))
     return findings

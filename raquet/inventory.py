@@ -386,7 +386,7 @@ def _inventory_from_drafts(
     units: dict[str, Unit] = {}
     for draft in drafts:
         unit_id = draft.unit.value
-        if unit_id not in units:
+        if not isinstance(unit_id, str) or unit_id not in units:
             try:
                 units[unit_id] = Unit.model_validate({"id": unit_id, "name": draft.unit_name})
             except ValidationError as err:
@@ -702,23 +702,24 @@ def _load_ansible_ini(path: Path) -> Inventory:
     """Ansible's INI inventory: `[group]` host lines, `[group:vars]` and `[group:children]`."""
     file = str(path)
     found = _Ansible()
-    section, kind = found.group(UNGROUPED, None, UNGROUPED), "hosts"
+    section, heading, kind = found.group(UNGROUPED, None, UNGROUPED), UNGROUPED, "hosts"
     for number, raw in enumerate(read_input(path).splitlines(), 1):
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
         header = _SECTION.match(line)
         if header:
+            heading = f"[{header[1]}]"
             name, _, kind = header[1].partition(":")
             kind = kind or "hosts"
-            section = found.group(name, number, f"[{header[1]}]")
+            section = found.group(name, number, heading)
             if kind not in ("hosts", "vars", "children"):
                 message = f"expected [{name}], [{name}:vars] or [{name}:children]"
-                found.problems.append(Problem(file, number, f"[{header[1]}]", message))
+                found.problems.append(Problem(file, number, heading, message))
         elif kind == "hosts":
             _ini_hosts(file, found, section, line, number)
         elif kind == "vars":
-            _ini_var(file, found, section, line, number)
+            _ini_var(file, found, section, heading, line, number)
         elif kind == "children":
             found.group(line, number, line)
             section.children.append(line)
@@ -750,14 +751,15 @@ def _ini_hosts(file: str, found: _Ansible, group: _Group, line: str, number: int
         found.add_host(group, _Sourced(name, number, name), host_vars)
 
 
-def _ini_var(file: str, found: _Ansible, group: _Group, line: str, number: int) -> None:
-    key, sep, text = line.partition("=")
-    label = f"{group.at.field}.{key.strip()}"
+def _ini_var(
+    file: str, found: _Ansible, group: _Group, heading: str, line: str, number: int
+) -> None:
+    key, sep, text = (part.strip() for part in line.partition("="))
     if not sep:
-        found.problems.append(Problem(file, number, label, "expected key=value"))
+        found.problems.append(Problem(file, number, heading, f"expected key=value; got '{line}'"))
         return
-    group.vars[key.strip()] = _Sourced(_ini_value(text.strip()), number, label)
-    found.problems += _data_secrets(file, number, group.at.field, {key.strip(): text})
+    group.vars[key] = _Sourced(_ini_value(text), number, f"{heading}.{key}")
+    found.problems += _data_secrets(file, number, heading, {key: text})
 
 
 def _ini_value(text: str) -> Any:

@@ -120,7 +120,9 @@ class Inventory(BaseModel):
         known = {unit.id for unit in self.units}
         unknown = [u for u in unit_ids if u not in known]
         if unknown:
-            raise KeyError(f"unknown unit id(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise KeyError(
+                f"unknown unit id(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return [h for unit in self.units if unit.id in unit_ids for h in unit.hosts]
 
 
@@ -173,7 +175,16 @@ class SweepResult(BaseModel):
         def local(value: datetime | None) -> datetime | None:
             return value.astimezone(tz) if value else None
 
-        hosts = [h.model_copy(update={"started_at": local(h.started_at), "finished_at": local(h.finished_at)})
-                 for h in self.hosts]
-        return self.model_copy(update={"started_at": self.started_at.astimezone(tz),
-                                       "finished_at": local(self.finished_at), "hosts": hosts})
+        hosts = [
+            h.model_copy(
+                update={"started_at": local(h.started_at), "finished_at": local(h.finished_at)}
+            )
+            for h in self.hosts
+        ]
+        return self.model_copy(
+            update={
+                "started_at": self.started_at.astimezone(tz),
+                "finished_at": local(self.finished_at),
+                "hosts": hosts,
+            }
+        )

@@ -76,7 +76,7 @@ def split(lines: Iterable[str], nonce: str) -> Sections:
         if line.startswith(marker):
             if current is not None:
                 sections[current] = "\n".join(chunk).strip("\n")
-            name, _, value = line[len(marker):].partition(" ")
+            name, _, value = line[len(marker) :].partition(" ")
             if name.endswith(".__exit"):
                 sections[name] = value
                 current, chunk = None, []

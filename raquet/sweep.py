@@ -24,7 +24,7 @@ from pyinfra.api.host import Host as PyinfraHost
 from checks import select as select_checks
 from checks.base import Check, clean
 from raquet.gather import ComplianceState, judge
-from raquet.models import Host, HostResult
+from raquet.models import Host, HostResult, HostStatus
 from raquet.policy import Policy
 from raquet.store import Store
 from raquet.targets import make_state
@@ -36,13 +36,13 @@ class SudoPasswordRequired(RuntimeError):
     """sudo asked for a password: an unattended sweep must fail the host, never prompt."""
 
 
-def _refuse_prompt(prompt: str = "") -> str:
+def _refuse_prompt(prompt: str = "", stream: object = None) -> str:
     raise SudoPasswordRequired("sudo asked for a password; give the user NOPASSWD sudo for raquet")
 
 
 # pyinfra answers "sudo: a password is required" with getpass(), which would hang a
 # scheduled sweep on a terminal nobody watches.
-pyinfra.connectors.util.getpass = _refuse_prompt  # type: ignore[attr-defined]
+pyinfra.connectors.util.getpass = _refuse_prompt
 
 
 @dataclass
@@ -54,12 +54,22 @@ class SweepOptions:
     verify_host_keys: bool = True
 
 
-def run(hosts: list[Host], policy: Policy, store: Store, sweep_id: str, options: SweepOptions,
-        on_result: Callable[[HostResult], None] = lambda r: None) -> list[HostResult]:
+def run(
+    hosts: list[Host],
+    policy: Policy,
+    store: Store,
+    sweep_id: str,
+    options: SweepOptions,
+    on_result: Callable[[HostResult], None] = lambda r: None,
+) -> list[HostResult]:
     """Sweep `hosts`, storing and reporting each result as soon as it exists."""
     selected = select_checks(options.checks)
-    state = make_state(hosts, parallel=options.parallel, connect_timeout=options.connect_timeout,
-                       verify_host_keys=options.verify_host_keys)
+    state = make_state(
+        hosts,
+        parallel=options.parallel,
+        connect_timeout=options.connect_timeout,
+        verify_host_keys=options.verify_host_keys,
+    )
     budget = options.connect_timeout * 3 + options.check_timeout * (len(selected) + 1) + 10
     results: list[HostResult] = []
 
@@ -75,8 +85,14 @@ def run(hosts: list[Host], policy: Policy, store: Store, sweep_id: str, options:
     return results
 
 
-def _guarded(state: State, host: Host, selected: list[Check], policy: Policy,
-             options: SweepOptions, budget: float) -> HostResult:
+def _guarded(
+    state: State,
+    host: Host,
+    selected: list[Check],
+    policy: Policy,
+    options: SweepOptions,
+    budget: float,
+) -> HostResult:
     """`_sweep_host` with a hard deadline and no exception left unhandled."""
     started = datetime.now(UTC)
     try:
@@ -89,8 +105,9 @@ def _guarded(state: State, host: Host, selected: list[Check], policy: Policy,
     return result
 
 
-def _sweep_host(state: State, host: Host, selected: list[Check], policy: Policy,
-                options: SweepOptions) -> HostResult:
+def _sweep_host(
+    state: State, host: Host, selected: list[Check], policy: Policy, options: SweepOptions
+) -> HostResult:
     if host.name not in state.inventory.hosts:
         return _result(host, "error", f"no pyinfra connector '{host.connector_name}' is installed")
     target: PyinfraHost = state.inventory.get_host(host.name)
@@ -100,11 +117,15 @@ def _sweep_host(state: State, host: Host, selected: list[Check], policy: Policy,
         return _result(host, "unreachable", _reason(exc))
     try:
         fact = ComplianceState()
-        command = fact.command(checks=[c.name for c in selected], timeout=int(options.check_timeout),
-                               policy=policy, os=host.os)
+        command = fact.command(
+            checks=[c.name for c in selected],
+            timeout=int(options.check_timeout),
+            policy=policy,
+            os=host.os,
+        )
         timeout = options.check_timeout * (len(selected) + 1)
         try:
-            ok, output = target.run_shell_command(command, _timeout=timeout, _sudo=host.sudo)
+            _, output = target.run_shell_command(command, _timeout=timeout, _sudo=host.sudo)
         except TimeoutError:
             return _result(host, "error", f"the gather script did not finish within {timeout:.0f}s")
         except (OSError, SSHException, EOFError) as exc:
@@ -135,9 +156,16 @@ def _close(target: PyinfraHost) -> None:
     target.connected = False
 
 
-def _result(host: Host, status: str, error: str | None) -> HostResult:
-    return HostResult(name=host.name, unit=host.unit, os=host.os, role=host.role,
-                      address=host.address, status=status, error=error)  # type: ignore[arg-type]
+def _result(host: Host, status: HostStatus, error: str | None) -> HostResult:
+    return HostResult(
+        name=host.name,
+        unit=host.unit,
+        os=host.os,
+        role=host.role,
+        address=host.address,
+        status=status,
+        error=error,
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -54,26 +54,35 @@ def missing_secrets(hosts: list[Host]) -> list[Problem]:
         for field in ("ssh_password_env", "winrm_password_env"):
             name = getattr(host, field)
             if name and name not in os.environ:
-                problems.append(Problem("environment", None, f"{host.name}.{field}",
-                                        f"variable {name} is not set"))
+                problems.append(
+                    Problem(
+                        "environment", None, f"{host.name}.{field}", f"variable {name} is not set"
+                    )
+                )
     return problems
 
 
-def make_state(hosts: list[Host], *, parallel: int, connect_timeout: float,
-               verify_host_keys: bool) -> State:
+def make_state(
+    hosts: list[Host], *, parallel: int, connect_timeout: float, verify_host_keys: bool
+) -> State:
     """A pyinfra State over `hosts`, each with the connector its inventory entry names."""
     connectors = get_execution_connectors()
     unknown = sorted({h.connector_name for h in hosts} - set(connectors))
-    names = [(h.name, host_data(h, connect_timeout=connect_timeout, verify_host_keys=verify_host_keys))
-             for h in hosts if h.connector_name in connectors]
+    names = [
+        (h.name, host_data(h, connect_timeout=connect_timeout, verify_host_keys=verify_host_keys))
+        for h in hosts
+        if h.connector_name in connectors
+    ]
     inventory = Inventory((names, {}))
     for host in hosts:
         if host.connector_name in connectors:
             inventory.get_host(host.name).connector_cls = connectors[host.connector_name]
     if unknown:
         log.warning("no pyinfra connector installed for: %s", ", ".join(unknown))
-    config = Config(PARALLEL=max(1, min(parallel, len(hosts) or 1)),
-                    CONNECT_TIMEOUT=int(max(1, connect_timeout)))
+    config = Config(
+        PARALLEL=max(1, min(parallel, len(hosts) or 1)),
+        CONNECT_TIMEOUT=int(max(1, connect_timeout)),
+    )
     return State(inventory=inventory, config=config, check_for_changes=False)
 
 

@@ -156,7 +156,10 @@ def explain(detail: ErrorDetails, known_keys: Collection[str] = ()) -> str:
         return f"{ctx['error']}; got {_shown(got)}"
     expected = _EXPECTED.get(kind)
     if expected is not None:
-        return f"expected {expected.format(**ctx)}; got {_shown(got)}" + _quote_hint(kind, got)
+        bounds = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()
+        }
+        return f"expected {expected.format(**bounds)}; got {_shown(got)}" + _quote_hint(kind, got)
     return f"{detail['msg'][:1].lower()}{detail['msg'][1:]}; got {_shown(got)}"
 
 

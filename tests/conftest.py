@@ -28,8 +28,15 @@ def spine_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         yield fleet
 
 
-def raquet_cli(*args: str | Path, timeout: float = 300, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def raquet_cli(
+    *args: str | Path, timeout: float = 300, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
     """Runs the real command line in a child process, as a user or a timer would."""
     return subprocess.run(  # type: ignore[call-overload, no-any-return]
-        [sys.executable, "-m", "raquet", *map(str, args)], capture_output=True, text=True,
-        timeout=timeout, cwd=ROOT, **kwargs)
+        [sys.executable, "-m", "raquet", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        **kwargs,
+    )

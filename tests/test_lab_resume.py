@@ -16,12 +16,29 @@ from tests.lab.fleet import Fleet
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 
-def test_killed_sweep_resumes_without_redoing_or_losing_hosts(spine_fleet: Fleet, tmp_path: Path) -> None:
+def test_killed_sweep_resumes_without_redoing_or_losing_hosts(
+    spine_fleet: Fleet, tmp_path: Path
+) -> None:
     db = f"sqlite:///{tmp_path}/s.db"
-    args = ["sweep", "-i", str(spine_fleet.inventory_path), "--db", db, "--parallel", "1",
-            "--connect-timeout", "2", "--timeout", "4"]
-    child = subprocess.Popen([sys.executable, "-m", "raquet", *args], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "sweep",
+        "-i",
+        str(spine_fleet.inventory_path),
+        "--db",
+        db,
+        "--parallel",
+        "1",
+        "--connect-timeout",
+        "2",
+        "--timeout",
+        "4",
+    ]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "raquet", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     with Store(db) as store:
         deadline = time.monotonic() + 60
         sweep_id = None
@@ -37,8 +54,20 @@ def test_killed_sweep_resumes_without_redoing_or_losing_hosts(spine_fleet: Fleet
         left = store.pending_hosts(sweep_id)
     assert before and left, "kill the sweep while it is half done"
 
-    proc = raquet_cli("sweep", "-i", spine_fleet.inventory_path, "--db", db, "--resume",
-                      "--connect-timeout", "2", "--timeout", "4", "--json", tmp_path / "r.json")
+    proc = raquet_cli(
+        "sweep",
+        "-i",
+        spine_fleet.inventory_path,
+        "--db",
+        db,
+        "--resume",
+        "--connect-timeout",
+        "2",
+        "--timeout",
+        "4",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert proc.returncode == 3, proc.stderr
     assert f"resuming sweep {sweep_id}" in proc.stderr
     document = json.loads((tmp_path / "r.json").read_text())
@@ -54,11 +83,26 @@ def test_killed_sweep_resumes_without_redoing_or_losing_hosts(spine_fleet: Fleet
 
 
 def test_sweep_into_postgresql(spine_fleet: Fleet, pg_url: str, tmp_path: Path) -> None:  # noqa: F811
-    proc = raquet_cli("sweep", "-i", spine_fleet.inventory_path, "--db", pg_url, "--unit", "so-tttt",
-                      "--json", tmp_path / "s.json")
+    proc = raquet_cli(
+        "sweep",
+        "-i",
+        spine_fleet.inventory_path,
+        "--db",
+        pg_url,
+        "--unit",
+        "so-tttt",
+        "--json",
+        tmp_path / "s.json",
+    )
     assert proc.returncode == 1, proc.stderr
     sweep_id = json.loads((tmp_path / "s.json").read_text())["sweep_id"]
     with Store(pg_url) as store:
         result = store.sweep_result(sweep_id)
-    assert {h.name for h in result.hosts} == {"tt-srv-01", "tt-srv-02", "tt-srv-03", "tt-ws-04", "tt-ws-05"}
+    assert {h.name for h in result.hosts} == {
+        "tt-srv-01",
+        "tt-srv-02",
+        "tt-srv-03",
+        "tt-ws-04",
+        "tt-ws-05",
+    }
     assert all(h.status == "swept" and len(h.findings) == 2 for h in result.hosts)

@@ -22,13 +22,28 @@ def swept(spine_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[
     """One full sweep of the fleet through the CLI: its document, exit code, output and duration."""
     out = tmp_path_factory.mktemp("sweep")
     started = time.monotonic()
-    proc = raquet_cli("sweep", "-i", spine_fleet.inventory_path, "--db", f"sqlite:///{out}/s.db",
-                      "--json", out / "sweep.json", "--connect-timeout", CONNECT_TIMEOUT,
-                      "--timeout", CHECK_TIMEOUT)
+    proc = raquet_cli(
+        "sweep",
+        "-i",
+        spine_fleet.inventory_path,
+        "--db",
+        f"sqlite:///{out}/s.db",
+        "--json",
+        out / "sweep.json",
+        "--connect-timeout",
+        CONNECT_TIMEOUT,
+        "--timeout",
+        CHECK_TIMEOUT,
+    )
     elapsed = time.monotonic() - started
     document = json.loads((out / "sweep.json").read_text())
-    return {"proc": proc, "doc": document, "elapsed": elapsed, "db": f"sqlite:///{out}/s.db",
-            "hosts": {h["name"]: h for h in document["hosts"]}}
+    return {
+        "proc": proc,
+        "doc": document,
+        "elapsed": elapsed,
+        "db": f"sqlite:///{out}/s.db",
+        "hosts": {h["name"]: h for h in document["hosts"]},
+    }
 
 
 def _finding(host: dict[str, Any], check: str) -> dict[str, Any]:
@@ -43,12 +58,17 @@ def test_every_host_is_accounted_for(swept: dict[str, Any], spine_fleet: Fleet) 
     assert set(swept["hosts"]) == set(spine_fleet.hosts)
     for name, host in swept["hosts"].items():
         spec = spine_fleet.hosts[name].spec
-        assert host["status"] == ("swept" if _sweepable(spec) else "unreachable"), (name, host["error"])
+        assert host["status"] == ("swept" if _sweepable(spec) else "unreachable"), (
+            name,
+            host["error"],
+        )
         assert host["unit"] == spine_fleet.hosts[name].unit
 
 
 def test_unreachable_hosts_say_why(swept: dict[str, Any]) -> None:
-    reasons = {name: h["error"] for name, h in swept["hosts"].items() if h["status"] == "unreachable"}
+    reasons = {
+        name: h["error"] for name, h in swept["hosts"].items() if h["status"] == "unreachable"
+    }
     assert "host key" in reasons["vl-srv-05"].lower()
     assert "authentication" in reasons["vl-srv-04"].lower()
     assert "banner" in reasons["vl-srv-02"].lower()  # the tarpit accepts TCP but never speaks SSH
@@ -76,7 +96,10 @@ def test_av_agrees_with_the_fleet(swept: dict[str, Any], spine_fleet: Fleet) -> 
         if spec.clamav == "absent" and not spec.other_av:
             assert (av["status"], ev["installed"]) == ("fail", False), name
         elif spec.other_av:
-            assert av["status"] == "pass" and ev["running"] and ev["product"] != "ClamAV", (name, av)
+            assert av["status"] == "pass" and ev["running"] and ev["product"] != "ClamAV", (
+                name,
+                av,
+            )
         elif spec.clamav == "stopped":
             assert (av["status"], ev["installed"], ev["running"]) == ("fail", True, False), name
         else:
@@ -131,18 +154,44 @@ def test_summary_and_history(swept: dict[str, Any]) -> None:
 
 
 def test_check_and_unit_selection(spine_fleet: Fleet, tmp_path: Path) -> None:
-    proc = raquet_cli("sweep", "-i", spine_fleet.inventory_path, "--db", f"sqlite:///{tmp_path}/s.db",
-                      "--unit", "so-tttt", "--check", "av", "--json", tmp_path / "s.json")
+    proc = raquet_cli(
+        "sweep",
+        "-i",
+        spine_fleet.inventory_path,
+        "--db",
+        f"sqlite:///{tmp_path}/s.db",
+        "--unit",
+        "so-tttt",
+        "--check",
+        "av",
+        "--json",
+        tmp_path / "s.json",
+    )
     doc = json.loads((tmp_path / "s.json").read_text())
     assert {h["unit"] for h in doc["hosts"]} == {"so-tttt"}
     assert {f["check"] for h in doc["hosts"] for f in h["findings"]} == {"av"}
     assert proc.returncode == 1  # tt-srv-02's database is 41 days old
 
 
-def test_host_key_checking_can_only_be_turned_off_loudly(spine_fleet: Fleet, tmp_path: Path) -> None:
-    proc = raquet_cli("sweep", "-i", spine_fleet.inventory_path, "--db", f"sqlite:///{tmp_path}/s.db",
-                      "--unit", "van-lang", "--check", "av", "--json", tmp_path / "s.json",
-                      "--insecure-no-host-key-check", "--connect-timeout", CONNECT_TIMEOUT)
+def test_host_key_checking_can_only_be_turned_off_loudly(
+    spine_fleet: Fleet, tmp_path: Path
+) -> None:
+    proc = raquet_cli(
+        "sweep",
+        "-i",
+        spine_fleet.inventory_path,
+        "--db",
+        f"sqlite:///{tmp_path}/s.db",
+        "--unit",
+        "van-lang",
+        "--check",
+        "av",
+        "--json",
+        tmp_path / "s.json",
+        "--insecure-no-host-key-check",
+        "--connect-timeout",
+        CONNECT_TIMEOUT,
+    )
     assert "NOT verified" in proc.stderr
     hosts = {h["name"]: h for h in json.loads((tmp_path / "s.json").read_text())["hosts"]}
     assert hosts["vl-srv-05"]["status"] == "swept"

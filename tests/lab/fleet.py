@@ -88,7 +88,9 @@ class Fleet:
                 if spec.kind != "dead":
                     self._plug(host, index)
                 if spec.kind == "tarpit":
-                    host.process = _netns_popen(host, ["python3", "-c", TARPIT.format(addr=host.address)])
+                    host.process = _netns_popen(
+                        host, ["python3", "-c", TARPIT.format(addr=host.address)]
+                    )
                 elif spec.kind == "debian":
                     self._boot(host)
             self._write_known_hosts()
@@ -137,8 +139,19 @@ class Fleet:
             f" && mount -t proc proc {merged}/proc && mount --rbind /dev {merged}/dev"
             f" && hostname {spec.name} && exec chroot {merged} /bin/sh /etc/raquet-lab/init.sh"
         )
-        command = ["unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child=SIGKILL",
-                   "--propagation", "private", "sh", "-c", script]
+        command = [
+            "unshare",
+            "--mount",
+            "--uts",
+            "--pid",
+            "--fork",
+            "--kill-child=SIGKILL",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+        ]
         with open(root / "console.log", "wb") as console:
             host.process = _netns_popen(host, command, stdout=console)
 
@@ -154,12 +167,25 @@ class Fleet:
     def _write_inventory(self) -> None:
         document = {
             "province": self.scenario.province,
-            "defaults": {"ssh_user": "root", "ssh_key": str(self.client_key),
-                         "known_hosts": str(self.known_hosts)},
+            "defaults": {
+                "ssh_user": "root",
+                "ssh_key": str(self.client_key),
+                "known_hosts": str(self.known_hosts),
+            },
             "units": [
-                {"id": unit.id, "name": unit.name,
-                 "hosts": [{"name": h.name, "address": self.hosts[h.name].address,
-                            "os": "linux", "role": h.role} for h in unit.hosts]}
+                {
+                    "id": unit.id,
+                    "name": unit.name,
+                    "hosts": [
+                        {
+                            "name": h.name,
+                            "address": self.hosts[h.name].address,
+                            "os": "linux",
+                            "role": h.role,
+                        }
+                        for h in unit.hosts
+                    ],
+                }
                 for unit in self.scenario.units
             ],
         }
@@ -175,7 +201,9 @@ class Fleet:
         while waiting and time.monotonic() < deadline:
             for name, host in list(waiting.items()):
                 if host.process and host.process.poll() is not None:
-                    log = (self.workdir / "hosts" / name / "console.log").read_text(errors="replace")
+                    log = (self.workdir / "hosts" / name / "console.log").read_text(
+                        errors="replace"
+                    )
                     raise RuntimeError(f"lab host {name} exited: {log[-2000:]}")
                 if _banner(host.address):
                     del waiting[name]
@@ -219,22 +247,34 @@ def _populate(upper: Path, spec: HostScenario, client_key: Path) -> str:
 def _os_release(version: str) -> str:
     """An os-release of an older Debian (the files differ only in these lines)."""
     codename = {"9": "stretch", "10": "buster", "11": "bullseye"}.get(version, "")
-    return (f'PRETTY_NAME="Debian GNU/Linux {version} ({codename})"\nNAME="Debian GNU/Linux"\n'
-            f'VERSION_ID="{version}"\nVERSION="{version} ({codename})"\nVERSION_CODENAME={codename}\n'
-            "ID=debian\n")
+    return (
+        f'PRETTY_NAME="Debian GNU/Linux {version} ({codename})"\nNAME="Debian GNU/Linux"\n'
+        f'VERSION_ID="{version}"\nVERSION="{version} ({codename})"\nVERSION_CODENAME={codename}\n'
+        "ID=debian\n"
+    )
 
 
 def _freshclam_log(path: Path, when: datetime) -> None:
     """freshclam's own log format: local time (the lab hosts run in UTC), then the event."""
     earlier = when - timedelta(days=3)
     lines = []
-    for stamp, event in ((earlier, "daily.cld updated (version: 27400, sigs: 2066000, f-level: 90, "
-                          "builder: raynman)"),
-                         (when, "daily.cld database is up-to-date (version: 27456, sigs: 2067000, "
-                          "f-level: 90, builder: raynman)")):
+    for stamp, event in (
+        (
+            earlier,
+            "daily.cld updated (version: 27400, sigs: 2066000, f-level: 90, builder: raynman)",
+        ),
+        (
+            when,
+            "daily.cld database is up-to-date (version: 27456, sigs: 2067000, "
+            "f-level: 90, builder: raynman)",
+        ),
+    ):
         text = stamp.strftime("%a %b %d %H:%M:%S %Y")
-        lines += [f"{text} -> --------------------------------------",
-                  f"{text} -> ClamAV update process started at {text}", f"{text} -> {event}"]
+        lines += [
+            f"{text} -> --------------------------------------",
+            f"{text} -> ClamAV update process started at {text}",
+            f"{text} -> {event}",
+        ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 
@@ -243,12 +283,16 @@ def _init(spec: HostScenario) -> str:
     """PID 1 of the host: start the scenario's daemons, then become sshd (which reaps orphans)."""
     lines = ["mkdir -p /run/sshd"]
     if spec.clamav == "running":
-        lines += ["mkdir -p /run/clamav /var/log/clamav",
-                  "chown -R clamav:clamav /run/clamav /var/lib/clamav /var/log/clamav",
-                  "clamd || echo 'clamd failed to start' >&2"]
+        lines += [
+            "mkdir -p /run/clamav /var/log/clamav",
+            "chown -R clamav:clamav /run/clamav /var/lib/clamav /var/log/clamav",
+            "clamd || echo 'clamd failed to start' >&2",
+        ]
     if spec.other_av:
-        lines += [f"cp /bin/sleep /usr/local/sbin/{spec.other_av}",
-                  f"/usr/local/sbin/{spec.other_av} infinity &"]
+        lines += [
+            f"cp /bin/sleep /usr/local/sbin/{spec.other_av}",
+            f"/usr/local/sbin/{spec.other_av} infinity &",
+        ]
     lines.append("exec /usr/sbin/sshd -D -e")
     return "#!/bin/sh\n" + "\n".join(lines) + "\n"
 
@@ -262,8 +306,10 @@ def _script(path: Path, text: str) -> None:
 def _keygen(path: Path, comment: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-                       check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+            check=True,
+        )
     return path.with_suffix(".pub").read_text().strip()
 
 
@@ -274,14 +320,19 @@ def _ip(*args: str, check: bool = True) -> None:
 def _netns_popen(host: LabHost, command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
     assert host.netns
     kwargs.setdefault("stdout", subprocess.DEVNULL)
-    return subprocess.Popen(["ip", "netns", "exec", host.netns, *command],  # type: ignore[call-overload]
-                            stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+    return subprocess.Popen(
+        ["ip", "netns", "exec", host.netns, *command],  # type: ignore[call-overload]
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        **kwargs,
+    )
 
 
 def _free_net() -> int:
     """The first 198.18.N.0/24 no other fleet on this machine is using."""
-    used = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True,
-                          text=True, check=True).stdout
+    used = subprocess.run(
+        ["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True, check=True
+    ).stdout
     for net in range(256):
         if f" rqlab{net}:" not in used:
             return net

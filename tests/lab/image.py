@@ -48,8 +48,10 @@ def base() -> Path:
     shutil.rmtree(target, ignore_errors=True)
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=CACHE, prefix="base."))
-    _run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", SUITE, str(tmp), MIRROR],
-         stdout=subprocess.DEVNULL)
+    _run(
+        ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", SUITE, str(tmp), MIRROR],
+        stdout=subprocess.DEVNULL,
+    )
     (tmp / "usr/sbin/policy-rc.d").write_text(NO_SERVICES)
     (tmp / "usr/sbin/policy-rc.d").chmod(0o755)
     for key in (tmp / "etc/ssh").glob("ssh_host_*"):
@@ -93,8 +95,10 @@ export ROOT={merged}
 {step.prepare}
 chroot {merged} /bin/sh -e -c {_sh_quote(step.script)}
 """
-    _run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"})
+    _run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"},
+    )
     upper.rename(target)
     shutil.rmtree(work)
     (target / ".done").touch()
@@ -128,8 +132,10 @@ def repo_step() -> Step:
 def packages_step(packages: Sequence[str]) -> Step:
     """Installs lab packages at their old versions, so newer ones in the repo are pending."""
     pinned = " ".join(f"{name}={repo.installed_version(name)}" for name in sorted(packages))
-    return Step("pkgs-" + "-".join(sorted(packages)),
-                f"apt-get install -y -qq --allow-downgrades {pinned} >/dev/null")
+    return Step(
+        "pkgs-" + "-".join(sorted(packages)),
+        f"apt-get install -y -qq --allow-downgrades {pinned} >/dev/null",
+    )
 
 
 def host_layers(clamav: bool, packages: Sequence[str]) -> list[Path]:

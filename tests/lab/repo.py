@@ -79,12 +79,16 @@ def _deb(root: Path, name: str, version: str) -> str:
         doc.mkdir(parents=True)
         (doc / "VERSION").write_text(version + "\n")
         deb = root / "pool" / f"{name}_{version}_all.deb"
-        subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree), str(deb)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["dpkg-deb", "--root-owner-group", "-b", str(tree), str(deb)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     data = deb.read_bytes()
-    return (
-        control.replace("Description:", f"Filename: pool/{deb.name}\nSize: {len(data)}\n"
-                        f"SHA256: {hashlib.sha256(data).hexdigest()}\nDescription:")
+    return control.replace(
+        "Description:",
+        f"Filename: pool/{deb.name}\nSize: {len(data)}\n"
+        f"SHA256: {hashlib.sha256(data).hexdigest()}\nDescription:",
     )
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
 from ruamel.yaml import YAML
 
 from tests.lab import repo

@@ -1,0 +1,35 @@
+"""The sweep as a plain pyinfra deploy: `pyinfra INVENTORY deploys/sweep.py` (add `-y` to skip the prompt).
+
+It gathers with the same one-command fact as `raquet sweep` and judges with the same
+checks, printing one line per finding; it keeps no history (use `raquet sweep` for the
+store, reports and resume). Environment: RAQUET_CHECKS=av,patches to choose checks,
+RAQUET_POLICY=FILE for a policy, RAQUET_TIMEOUT=SECONDS per check.
+"""
+
+import os
+from pathlib import Path
+
+from pyinfra import host
+
+from checks import select
+from raquet.gather import ComplianceState, judge
+from raquet.models import Host
+from raquet.policy import load_policy
+
+selected = select([n for n in os.environ.get("RAQUET_CHECKS", "").split(",") if n])
+policy = load_policy(Path(os.environ["RAQUET_POLICY"]) if os.environ.get("RAQUET_POLICY") else None)
+sections = host.get_fact(
+    ComplianceState,
+    checks=[c.name for c in selected],
+    timeout=int(os.environ.get("RAQUET_TIMEOUT", "120")),
+    policy=policy,
+)
+target = Host(
+    name=host.name.lstrip("@").replace("/", "-") or "host",
+    address=host.data.get("ssh_hostname") or "127.0.0.1",
+    os=host.data.get("os") or "linux",
+    role=host.data.get("role") or "server",
+    unit=host.data.get("unit") or (host.groups[0] if host.groups else ""),
+)
+for finding in judge(selected, sections, target, policy):
+    print(f"{host.name}: {finding.check}: {finding.status}: {finding.title}")

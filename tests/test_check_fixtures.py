@@ -1,0 +1,52 @@
+"""Every check's parser and judgement, from recorded host outputs kept as fixture files.
+
+Each `tests/fixtures/checks/<check>/<case>.yml` holds the sections a host sent and the
+finding they must give: status, title and the evidence keys listed (others may be added).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from checks import registry
+from checks.base import HostFacts, Sections
+from raquet.models import Host
+from raquet.policy import Policy
+
+FIXTURES = Path(__file__).parent / "fixtures" / "checks"
+CASES = sorted(FIXTURES.glob("*/*.yml"))
+
+
+def test_every_check_has_fixtures() -> None:
+    assert {p.parent.name for p in CASES} == set(registry())
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_fixture(path: Path) -> None:
+    case: dict[str, Any] = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    check = registry()[path.parent.name]
+    sections = Sections({k: str(v).rstrip("\n") for k, v in case["sections"].items()})
+    host = Host(name="fixture", address="192.0.2.1", **case["host"])
+    finding = check.judge(sections, host, HostFacts.parse(sections), Policy())
+    expect = case["expect"]
+    assert (finding.status, finding.title) == (expect["status"], expect["title"])
+    for key, value in expect["evidence"].items():
+        assert finding.evidence[key] == value, key
+    _assert_clean(finding.evidence)
+
+
+def _assert_clean(value: object) -> None:
+    """No control character from a host survives into the evidence."""
+    if isinstance(value, str):
+        assert value.isprintable(), repr(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _assert_clean(k)
+            _assert_clean(v)
+    elif isinstance(value, list):
+        for v in value:
+            _assert_clean(v)
