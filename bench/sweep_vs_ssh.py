@@ -34,8 +34,12 @@ PACKAGE_SETS = [[], ["rqlab-openssl"], ["rqlab-tools"], ["rqlab-openssl", "rqlab
 
 def fleet_scenario(count: int) -> Scenario:
     hosts = [
-        HostScenario(name=f"b-{i:04d}", clamav="running" if i % 3 else "stopped",
-                     db_age_days=1 + i % 20, packages=PACKAGE_SETS[i % len(PACKAGE_SETS)])
+        HostScenario(
+            name=f"b-{i:04d}",
+            clamav="running" if i % 3 else "stopped",
+            db_age_days=1 + i % 20,
+            packages=PACKAGE_SETS[i % len(PACKAGE_SETS)],
+        )
         for i in range(count)
     ]
     units = [UnitScenario(id=f"unit-{u}", name=f"Unit {u}", hosts=hosts[u::4]) for u in range(4)]
@@ -47,9 +51,22 @@ def plain_ssh(fleet: Fleet, script: str) -> float:
     started = time.monotonic()
     procs = [
         subprocess.Popen(
-            ["ssh", "-i", str(fleet.client_key), "-o", f"UserKnownHostsFile={fleet.known_hosts}",
-             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"root@{h.address}", script],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "ssh",
+                "-i",
+                str(fleet.client_key),
+                "-o",
+                f"UserKnownHostsFile={fleet.known_hosts}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                f"root@{h.address}",
+                script,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for h in fleet.hosts.values()
     ]
     codes = [p.wait() for p in procs]
@@ -62,9 +79,24 @@ def plain_ssh(fleet: Fleet, script: str) -> float:
 def raquet_sweep(fleet: Fleet, workdir: Path, run: int) -> float:
     started = time.monotonic()
     out = workdir / f"sweep-{run}.json"
-    subprocess.run([sys.executable, "-m", "raquet", "sweep", "-i", str(fleet.inventory_path),
-                    "--db", f"sqlite:///{workdir}/bench.db", "--json", str(out)],
-                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "raquet",
+            "sweep",
+            "-i",
+            str(fleet.inventory_path),
+            "--db",
+            f"sqlite:///{workdir}/bench.db",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     elapsed = time.monotonic() - started
     swept = sum(h["status"] == "swept" for h in json.loads(out.read_text())["hosts"])
     if swept != len(fleet.hosts):
@@ -85,10 +117,14 @@ def main() -> None:
         for run in range(args.runs):
             ssh_s = plain_ssh(fleet, script)
             raquet_s = raquet_sweep(fleet, workdir, run)
-            rows.append([run + 1, args.hosts, f"{ssh_s:.2f}", f"{raquet_s:.2f}", f"{raquet_s / ssh_s:.2f}"])
+            rows.append(
+                [run + 1, args.hosts, f"{ssh_s:.2f}", f"{raquet_s:.2f}", f"{raquet_s / ssh_s:.2f}"]
+            )
     print(tabulate(rows, headers=["run", "hosts", "plain ssh (s)", "raquet sweep (s)", "ratio"]))
     ratio = statistics.median(float(r[4]) for r in rows)
-    print(f"\nmedian ratio raquet / plain parallel ssh: {ratio:.2f} ({args.hosts} hosts, {args.runs} runs)")
+    print(
+        f"\nmedian ratio raquet / plain parallel ssh: {ratio:.2f} ({args.hosts} hosts, {args.runs} runs)"
+    )
 
 
 if __name__ == "__main__":

@@ -331,15 +331,21 @@ def _netns_popen(host: LabHost, command: list[str], **kwargs: object) -> subproc
 
 def remove_all() -> None:
     """Kills every process in a lab namespace and removes all lab namespaces and bridges."""
-    for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines():
+    for line in subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True
+    ).stdout.splitlines():
         name = line.split()[0]
         if name.startswith("rql"):
-            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout
+            pids = subprocess.run(
+                ["ip", "netns", "pids", name], capture_output=True, text=True
+            ).stdout
             for pid in pids.split():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), signal.SIGKILL)
             _ip("netns", "del", name, check=False)
-    bridges = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True)
+    bridges = subprocess.run(
+        ["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True
+    )
     for line in bridges.stdout.splitlines():
         name = line.split(":")[1].strip()
         if name.startswith("rqlab"):
