@@ -178,6 +178,9 @@ def _begin_or_resume(
                 "connect_timeout": options.connect_timeout,
                 "timeout": options.check_timeout,
                 "verify_host_keys": options.verify_host_keys,
+                "timezone": inv.timezone,
+                "issuer": inv.issuer,
+                "units": {u.id: u.display_name for u in inv.units},
             },
         )
         return sweep_id, hosts

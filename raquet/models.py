@@ -136,6 +136,16 @@ class Finding(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
+class Detection(BaseModel):
+    """One malware detection recorded by a host's AV, kept once however many sweeps see it."""
+
+    name: str
+    path: str
+    detected_at: datetime
+    source: str
+    action: str | None = None
+
+
 class HostResult(BaseModel):
     """What one sweep learned about one host; stored the moment it exists."""
 
