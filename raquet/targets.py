@@ -25,7 +25,9 @@ def host_data(host: Host, *, connect_timeout: float, verify_host_keys: bool) -> 
             ssh_hostname=host.address,
             ssh_strict_host_key_checking="yes" if verify_host_keys else "off",
             ssh_paramiko_connect_kwargs={
-                "banner_timeout": connect_timeout,
+                # shorter than the handshake's own deadline, so a host that accepts TCP but
+                # never speaks SSH is reported as exactly that
+                "banner_timeout": connect_timeout * 0.8,
                 "auth_timeout": connect_timeout,
                 "channel_timeout": connect_timeout,
             },
