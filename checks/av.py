@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from checks.base import Check, HostFacts, Sections, clean, load_data
+from checks.base import Check, Context, HostFacts, Sections, clean, load_data
 from raquet.models import Finding, Host, OsName, Severity
 from raquet.policy import Policy
 
@@ -150,7 +150,7 @@ class AvCheck(Check[AvState]):
             state.freshclam_updates.append(local.replace(tzinfo=facts.tz))
         return state
 
-    def evaluate(self, state: AvState, host: Host, facts: HostFacts, policy: Policy) -> Finding:
+    def evaluate(self, state: AvState, host: Host, facts: HostFacts, ctx: Context) -> Finding:
         running = [p for p in products() if any(proc in state.processes for proc in p.processes)]
         clamd = "clamd" in state.processes or state.units.get("clamav-daemon") == "active"
         signed_at, source = state.signature_time()
@@ -173,7 +173,7 @@ class AvCheck(Check[AvState]):
             "clamav_packages": state.packages,
             "database_files": [f.path for f in state.db_files][:20],
         }
-        limit = policy.av.max_signature_age_days
+        limit = ctx.policy.av.max_signature_age_days
 
         def finding(status: Literal["pass", "fail"], severity: Severity, title: str) -> Finding:
             return Finding(

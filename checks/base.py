@@ -9,12 +9,14 @@ they are tested from recorded outputs in `tests/fixtures/`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime, timedelta, timezone
-from typing import ClassVar, Generic, TypeVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field
 
-from raquet.models import Finding, Host, OsName
+from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
 
 StateT = TypeVar("StateT", bound=BaseModel)
@@ -46,9 +48,17 @@ class HostFacts(BaseModel):
     os_name: str = ""
     now: datetime = Field(default_factory=lambda: datetime.now(UTC))
     utc_offset_minutes: int = 0
+    zone: str = ""
 
     @property
-    def tz(self) -> timezone:
+    def tz(self) -> tzinfo:
+        """The host's own zone (DST-aware) when it names a known one, else its current offset."""
+        try:
+            return ZoneInfo(self.zone) if self.zone else self._offset()
+        except (ZoneInfoNotFoundError, ValueError):
+            return self._offset()
+
+    def _offset(self) -> timezone:
         return timezone(timedelta(minutes=self.utc_offset_minutes))
 
     @classmethod
@@ -60,6 +70,9 @@ class HostFacts(BaseModel):
             os_version=release.get("VERSION_ID", ""),
             os_name=clean(release.get("PRETTY_NAME", ""), 120),
         )
+        zone = sections.lines("host.zone")
+        if zone:
+            facts.zone = clean(zone[0].removeprefix("/usr/share/zoneinfo/").strip(), 64)
         clock = sections.lines("host.clock")
         if clock:
             epoch, _, offset = clock[0].partition(" ")
@@ -81,6 +94,30 @@ def parse_os_release(text: str) -> dict[str, str]:
     return values
 
 
+class Indicators(Protocol):
+    """The indicator index the `connections` check matches against (raquet.feeds.IndicatorSet)."""
+
+    def match_ip(self, address: str) -> list[Any]: ...
+
+    def match_domain(self, name: str) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a judgement may use besides the host's own output."""
+
+    policy: Policy = field(default_factory=Policy)
+    indicators: Indicators | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A check's verdict on one host, and the detections it read there (stored once each)."""
+
+    finding: Finding
+    detections: list[Detection] = field(default_factory=list)
+
+
 class Check(ABC, Generic[StateT]):
     """One concern (av, patches, …). Subclasses set `name` and implement the three steps."""
 
@@ -96,22 +133,27 @@ class Check(ABC, Generic[StateT]):
         """This check's state, from its own sections of the host's output."""
 
     @abstractmethod
-    def evaluate(self, state: StateT, host: Host, facts: HostFacts, policy: Policy) -> Finding:
+    def evaluate(self, state: StateT, host: Host, facts: HostFacts, ctx: Context) -> Finding:
         """The verdict: pass / fail / not_applicable, with the evidence it rests on."""
 
-    def judge(self, sections: Sections, host: Host, facts: HostFacts, policy: Policy) -> Finding:
+    def detections(self, state: StateT) -> list[Detection]:
+        """Malware detections the state holds; only checks that read AV logs have any."""
+        return []
+
+    def judge(self, sections: Sections, host: Host, facts: HostFacts, ctx: Context) -> Outcome:
         """parse + evaluate; a snippet that timed out or a parser that chokes becomes an `error` finding."""
         exit_status = sections.get(f"{self.name}.__exit", "0").strip()
         if exit_status in ("124", "137"):
-            return self.error("the check timed out on the host")
+            return Outcome(self.error("the check timed out on the host"))
         if f"{self.name}.__exit" not in sections:
-            return self.error(
-                "the check produced no result (output truncated or the script was cut)"
+            return Outcome(
+                self.error("the check produced no result (output truncated or the script was cut)")
             )
         try:
-            return self.evaluate(self.parse(sections, facts), host, facts, policy)
+            state = self.parse(sections, facts)
+            return Outcome(self.evaluate(state, host, facts, ctx), self.detections(state))
         except (ValueError, KeyError, IndexError) as exc:
-            return self.error(f"could not parse the host's output: {clean(str(exc))}")
+            return Outcome(self.error(f"could not parse the host's output: {clean(str(exc))}"))
 
     def error(self, reason: str) -> Finding:
         return Finding(

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from checks.base import Check, HostFacts, Sections, clean, load_data
+from checks.base import Check, Context, HostFacts, Sections, clean, load_data
 from raquet.models import Finding, Host, OsName, Severity
 from raquet.policy import Policy
 
@@ -156,7 +156,7 @@ class PatchesCheck(Check[PatchState]):
         state.reboot_packages = [clean(p, 128) for p in reboot[1:50]]
         return state
 
-    def evaluate(self, state: PatchState, host: Host, facts: HostFacts, policy: Policy) -> Finding:
+    def evaluate(self, state: PatchState, host: Host, facts: HostFacts, ctx: Context) -> Finding:
         eol = end_of_life(facts)
         is_eol = eol is not None and facts.now.date() > eol
         security = state.security
@@ -184,13 +184,13 @@ class PatchesCheck(Check[PatchState]):
         if security:
             names = ", ".join(evidence["security_packages"][:5])
             problems.append(("high", f"{len(security)} security update(s) pending ({names})"))
-        if is_eol and policy.patches.fail_on_eol:
+        if is_eol and ctx.policy.patches.fail_on_eol:
             problems.append(
                 ("high", f"{facts.os_name or facts.os_id} reached end of life on {eol}")
             )
-        if state.reboot_required and policy.patches.fail_on_reboot_required:
+        if state.reboot_required and ctx.policy.patches.fail_on_reboot_required:
             problems.append(("medium", "a reboot is required to finish updates"))
-        if state.updates and policy.patches.fail_on_regular_updates and not security:
+        if state.updates and ctx.policy.patches.fail_on_regular_updates and not security:
             problems.append(("low", f"{len(state.updates)} update(s) pending"))
         if not problems:
             title = f"No security updates pending ({len(state.updates)} other update(s))"

@@ -12,6 +12,7 @@ from pathlib import Path
 from pyinfra import host
 
 from checks import select
+from checks.base import Context
 from raquet.gather import ComplianceState, judge
 from raquet.models import Host
 from raquet.policy import load_policy
@@ -31,5 +32,6 @@ target = Host(
     role=host.data.get("role") or "server",
     unit=host.data.get("unit") or (host.groups[0] if host.groups else ""),
 )
-for finding in judge(selected, sections, target, policy):
+findings, _ = judge(selected, sections, target, Context(policy=policy))
+for finding in findings:
     print(f"{host.name}: {finding.check}: {finding.status}: {finding.title}")

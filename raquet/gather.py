@@ -10,8 +10,8 @@ from __future__ import annotations
 from pyinfra.api import FactBase, StringCommand
 
 from checks import select as select_checks
-from checks.base import Check, HostFacts, Sections
-from raquet.models import Finding, Host, OsName
+from checks.base import Check, Context, HostFacts, Sections
+from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
 from raquet.script import build, new_nonce, split
 
@@ -40,15 +40,20 @@ class ComplianceState(FactBase[Sections]):
         return Sections()
 
 
-def judge(selected: list[Check], sections: Sections, host: Host, policy: Policy) -> list[Finding]:
-    """Every selected check's finding from one host's sections."""
+def judge(
+    selected: list[Check], sections: Sections, host: Host, ctx: Context
+) -> tuple[list[Finding], list[Detection]]:
+    """Every selected check's finding from one host's sections, and the detections they read."""
     facts = HostFacts.parse(sections)
-    findings = []
+    findings: list[Finding] = []
+    detections: list[Detection] = []
     for check in selected:
-        if check.snippet(host.os, policy) is None:
+        if check.snippet(host.os, ctx.policy) is None:
             findings.append(
                 check.not_applicable(f"{check.title} is not checked on {host.os} hosts yet")
             )
-        else:
-            findings.append(check.judge(sections, host, facts, policy))
-    return findings
+            continue
+        outcome = check.judge(sections, host, facts, ctx)
+        findings.append(outcome.finding)
+        detections.extend(outcome.detections)
+    return findings, detections

@@ -159,6 +159,8 @@ class HostResult(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    detections: list[Detection] = Field(default_factory=list, exclude=True)
+    """Every detection read on the host this sweep; stored once each, apart from the result."""
 
     @property
     def compliant(self) -> bool:

@@ -1,14 +1,23 @@
 """What *compliant* means (SPEC §2): a YAML policy validated into typed sections with shipped defaults.
 
 A policy file is optional; any section or key it leaves out keeps the default below,
-so a province writes down only where it differs.
+so a province writes down only where it differs. The shipped software denylist stays in
+force unless a policy replaces `software.denylist`; `software.extra_denylist` adds to it.
 """
 
 from __future__ import annotations
 
+import re
+from fnmatch import fnmatchcase
+from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from univers.version_range import DebianVersionRange, RpmVersionRange, VersionRange
+from univers.versions import DebianVersion, RpmVersion, Version
+
+from raquet.models import OsName, Severity
 
 
 class _Section(BaseModel):
@@ -17,7 +26,6 @@ class _Section(BaseModel):
 
 class AvPolicy(_Section):
     max_signature_age_days: float = Field(default=7, gt=0)
-    require_realtime: bool = True
 
 
 class PatchPolicy(_Section):
@@ -26,11 +34,157 @@ class PatchPolicy(_Section):
     fail_on_eol: bool = True
 
 
+ALL_OS: tuple[OsName, ...] = ("linux", "windows")
+
+
+class SoftwareRule(_Section):
+    """One denylist entry: a name glob or a regex, optionally only some versions."""
+
+    name: str | None = None
+    regex: str | None = None
+    versions: str | None = None
+    reason: str
+    category: Literal["miner", "p2p", "remote-access", "activator", "crack", "malware", "other"] = (
+        "other"
+    )
+    severity: Severity = "high"
+    os: list[OsName] = Field(default_factory=lambda: list(ALL_OS))
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> SoftwareRule:
+        if (self.name is None) == (self.regex is None):
+            raise ValueError("give exactly one of 'name' (a glob) or 'regex'")
+        return self
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @field_validator("versions")
+    @classmethod
+    def _range(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                _range_for(value, "deb")
+            except Exception as exc:  # univers raises several types for bad ranges
+                raise ValueError(
+                    f"expected a version range like '<6.22' or '>=1.0,<2.0': {exc}"
+                ) from None
+        return value
+
+    def matches(self, package: str, version: str, flavour: Literal["deb", "rpm"]) -> bool:
+        """Case-insensitive name match, then the version range in the package manager's ordering."""
+        if self.regex is not None:
+            if not re.search(self.regex, package, re.IGNORECASE):
+                return False
+        elif not fnmatchcase(package.lower(), (self.name or "").lower()):
+            return False
+        if self.versions is None:
+            return True
+        try:
+            return _version(version, flavour) in _range_for(self.versions, flavour)
+        except Exception:  # an unparsable version cannot be shown to be in range
+            return False
+
+
+def _range_for(spec: str, flavour: Literal["deb", "rpm"]) -> VersionRange:
+    constraints = "|".join(part.strip() for part in spec.split(",") if part.strip())
+    cls = DebianVersionRange if flavour == "deb" else RpmVersionRange
+    return cls.from_string(f"vers:{flavour}/{constraints}")
+
+
+def _version(text: str, flavour: Literal["deb", "rpm"]) -> Version:
+    return DebianVersion(text) if flavour == "deb" else RpmVersion(text)
+
+
+def _rule(name: str, reason: str, category: str, **extra: object) -> SoftwareRule:
+    return SoftwareRule.model_validate(
+        {"name": name, "reason": reason, "category": category, **extra}
+    )
+
+
+DEFAULT_DENYLIST = [
+    *(
+        _rule(n, "cryptocurrency miner", "miner")
+        for n in ("xmrig*", "xmr-stak*", "cpuminer*", "minerd", "ethminer", "nbminer", "t-rex*")
+    ),
+    *(
+        _rule(n, "malware known to ship as a package or binary", "malware", severity="critical")
+        for n in ("kdevtmpfsi", "kinsing")
+    ),
+    *(
+        _rule(n, "peer-to-peer file sharing", "p2p")
+        for n in (
+            "transmission*",
+            "qbittorrent*",
+            "deluge*",
+            "*utorrent*",
+            "bittorrent*",
+            "ktorrent",
+        )
+    ),
+    *(
+        _rule(n, "remote-access tool not approved for agency machines", "remote-access")
+        for n in ("anydesk*", "teamviewer*", "ultraviewer*", "rustdesk*", "ammyy*")
+    ),
+    *(
+        _rule(n, "Windows/Office activator (cracked licence)", "activator", severity="critical")
+        for n in ("kmspico*", "kmsauto*", "aact*", "microsoft toolkit*", "*kms activator*")
+    ),
+    _rule("*keygen*", "key generator (cracked software)", "crack"),
+]
+
+
+class SoftwarePolicy(_Section):
+    mode: Literal["denylist", "allowlist"] = "denylist"
+    denylist: list[SoftwareRule] = Field(default_factory=lambda: list(DEFAULT_DENYLIST))
+    extra_denylist: list[SoftwareRule] = Field(default_factory=list)
+    allowlist: list[str] = Field(default_factory=list)
+
+    @cached_property
+    def rules(self) -> list[SoftwareRule]:
+        return [*self.denylist, *self.extra_denylist]
+
+    def allowed(self, package: str) -> bool:
+        return any(fnmatchcase(package.lower(), glob.lower()) for glob in self.allowlist)
+
+
+class ConnectionsPolicy(_Section):
+    feeds: list[str] | None = None  # None: every imported feed
+    hosts_file: bool = True
+
+
+class InfectionsPolicy(_Section):
+    lookback_days: float = Field(default=7, gt=0)
+    log_paths: list[str] = Field(
+        default_factory=lambda: [
+            "/var/log/clamav/clamav.log",
+            "/var/log/clamav/clamd.log",
+            "/var/log/clamav/clamscan.log",
+            "/var/log/clamd.scan",
+        ]
+    )
+    scan: bool = False
+    scan_paths: list[str] = Field(default_factory=lambda: ["/home", "/tmp", "/var/tmp", "/dev/shm"])
+    scan_timeout: float = Field(default=600, gt=0)
+
+
 class Policy(_Section):
     """The whole policy; `Policy()` is the shipped default."""
 
+    model_config = ConfigDict(extra="forbid", ignored_types=(cached_property,))
+
     av: AvPolicy = Field(default_factory=AvPolicy)
     patches: PatchPolicy = Field(default_factory=PatchPolicy)
+    software: SoftwarePolicy = Field(default_factory=SoftwarePolicy)
+    connections: ConnectionsPolicy = Field(default_factory=ConnectionsPolicy)
+    infections: InfectionsPolicy = Field(default_factory=InfectionsPolicy)
     source: str = "(defaults)"
 
 

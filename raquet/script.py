@@ -26,6 +26,8 @@ rq host.os_release
 cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null
 rq host.clock
 date '+%s %z'
+rq host.zone
+cat /etc/timezone 2>/dev/null || readlink /etc/localtime 2>/dev/null
 rq host.uname
 uname -srm
 """

@@ -22,10 +22,9 @@ from pyinfra.api.exceptions import ConnectError
 from pyinfra.api.host import Host as PyinfraHost
 
 from checks import select as select_checks
-from checks.base import Check, clean
+from checks.base import Check, Context, clean
 from raquet.gather import ComplianceState, judge
 from raquet.models import Host, HostResult, HostStatus
-from raquet.policy import Policy
 from raquet.store import Store
 from raquet.targets import make_state
 
@@ -56,7 +55,7 @@ class SweepOptions:
 
 def run(
     hosts: list[Host],
-    policy: Policy,
+    ctx: Context,
     store: Store,
     sweep_id: str,
     options: SweepOptions,
@@ -74,8 +73,10 @@ def run(
     results: list[HostResult] = []
 
     def one(host: Host) -> None:
-        result = _guarded(state, host, selected, policy, options, budget)
+        result = _guarded(state, host, selected, ctx, options, budget)
         store.record_host(sweep_id, result)
+        if result.detections:
+            store.record_detections(sweep_id, host.name, host.unit, result.detections)
         results.append(result)
         on_result(result)
 
@@ -89,7 +90,7 @@ def _guarded(
     state: State,
     host: Host,
     selected: list[Check],
-    policy: Policy,
+    ctx: Context,
     options: SweepOptions,
     budget: float,
 ) -> HostResult:
@@ -97,7 +98,7 @@ def _guarded(
     started = datetime.now(UTC)
     try:
         with gevent.Timeout(budget, TimeoutError(f"host did not finish within {budget:.0f}s")):
-            result = _sweep_host(state, host, selected, policy, options)
+            result = _sweep_host(state, host, selected, ctx, options)
     except Exception as exc:  # a host must never break the sweep
         log.debug("host %s failed", host.name, exc_info=True)
         result = _result(host, "error", _reason(exc))
@@ -106,7 +107,7 @@ def _guarded(
 
 
 def _sweep_host(
-    state: State, host: Host, selected: list[Check], policy: Policy, options: SweepOptions
+    state: State, host: Host, selected: list[Check], ctx: Context, options: SweepOptions
 ) -> HostResult:
     if host.name not in state.inventory.hosts:
         return _result(host, "error", f"no pyinfra connector '{host.connector_name}' is installed")
@@ -120,7 +121,7 @@ def _sweep_host(
         command = fact.command(
             checks=[c.name for c in selected],
             timeout=int(options.check_timeout),
-            policy=policy,
+            policy=ctx.policy,
             os=host.os,
         )
         timeout = options.check_timeout * (len(selected) + 1)
@@ -134,9 +135,8 @@ def _sweep_host(
         if "host.clock" not in sections:
             detail = " ".join(output.stderr_lines)[:300] or "no output"
             return _result(host, "error", f"the gather script failed: {clean(detail)}")
-        findings = judge(selected, sections, host, policy)
         result = _result(host, "swept", None)
-        result.findings = findings
+        result.findings, result.detections = judge(selected, sections, host, ctx)
         if sections.truncated:
             result.error = "output was truncated at the size limit"
         return result

@@ -13,9 +13,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from checks import registry
-from checks.base import HostFacts, Sections
+from checks.base import Context, HostFacts, Sections
 from raquet.models import Host
-from raquet.policy import Policy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 CASES = sorted(FIXTURES.glob("*/*.yml"))
@@ -31,7 +30,7 @@ def test_fixture(path: Path) -> None:
     check = registry()[path.parent.name]
     sections = Sections({k: str(v).rstrip("\n") for k, v in case["sections"].items()})
     host = Host(name="fixture", address="192.0.2.1", **case["host"])
-    finding = check.judge(sections, host, HostFacts.parse(sections), Policy())
+    finding = check.judge(sections, host, HostFacts.parse(sections), Context()).finding
     expect = case["expect"]
     assert (finding.status, finding.title) == (expect["status"], expect["title"])
     for key, value in expect["evidence"].items():

@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from checks import registry
-from checks.base import Check, HostFacts, Sections
+from checks.base import Check, Context, HostFacts, Sections
 from raquet.models import Finding, Host, OsName
 from raquet.policy import Policy
 from raquet.script import MAX_OUTPUT, build, new_nonce, split
@@ -26,7 +26,7 @@ class ShellCheck(Check[Sections]):
     def parse(self, sections: Sections, facts: HostFacts) -> Sections:
         return sections
 
-    def evaluate(self, state: Sections, host: Host, facts: HostFacts, policy: Policy) -> Finding:
+    def evaluate(self, state: Sections, host: Host, facts: HostFacts, ctx: Context) -> Finding:
         return Finding(check=self.name, status="pass", title="ok")
 
 
@@ -66,7 +66,9 @@ def test_a_hung_check_costs_only_itself() -> None:
     assert sections["slow.__exit"] == "124"
     assert sections["fast.x"] == "done"
     assert elapsed < 10
-    finding = slow.judge(sections, Host(name="h", address="192.0.2.1"), HostFacts(), Policy())
+    finding = slow.judge(
+        sections, Host(name="h", address="192.0.2.1"), HostFacts(), Context()
+    ).finding
     assert finding.status == "error" and "timed out" in finding.title
 
 

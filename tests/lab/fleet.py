@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ruamel.yaml import YAML
 
@@ -25,6 +27,13 @@ from tests.lab import image
 from tests.lab.scenario import HostScenario, Scenario
 
 EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n"
+LISTENER = (
+    "import socket,time\n"
+    "s=socket.socket(socket.AF_INET6 if ':' in '{addr}' else socket.AF_INET)\n"
+    "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "s.bind(('{addr}',{port})); s.listen(64); held=[]\n"
+    "while True: held.append(s.accept()[0])\n"
+)
 TARPIT = (
     "import socket,time\n"
     "s=socket.socket(socket.AF_INET6 if ':' in '{addr}' else socket.AF_INET)\n"
@@ -42,6 +51,7 @@ class LabHost:
     netns: str | None = None
     process: subprocess.Popen[bytes] | None = None
     public_key: str = ""
+    listeners: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -93,6 +103,7 @@ class Fleet:
                         host, ["python3", "-c", TARPIT.format(addr=host.address)]
                     )
                 elif spec.kind == "debian":
+                    self._listen(host)
                     self._boot(host)
             self._write_known_hosts()
             self._write_inventory()
@@ -104,9 +115,10 @@ class Fleet:
 
     def stop(self) -> None:
         for host in self.hosts.values():
-            if host.process and host.process.poll() is None:
-                host.process.send_signal(signal.SIGKILL)
-                host.process.wait()
+            for process in [host.process, *host.listeners]:
+                if process and process.poll() is None:
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
         for host in self.hosts.values():
             if host.netns:
                 _ip("netns", "del", host.netns, check=False)
@@ -123,6 +135,14 @@ class Fleet:
         _ip("-n", host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
         _ip("-n", host.netns, "link", "set", "eth0", "up")
         _ip("-n", host.netns, "link", "set", "lo", "up")
+
+    def _listen(self, host: LabHost) -> None:
+        """The far end of each scenario connection: its address on the host's loopback, a listener on it."""
+        for conn in host.spec.connections:
+            prefix = 128 if ":" in conn.address else 32
+            _ip("-n", host.netns or "", "addr", "add", f"{conn.address}/{prefix}", "dev", "lo")
+            listener = LISTENER.format(addr=conn.address, port=conn.port)
+            host.listeners.append(_netns_popen(host, ["python3", "-c", listener]))
 
     def _boot(self, host: LabHost) -> None:
         """Mount the host's overlay in its own mount namespace and exec its init there."""
@@ -206,7 +226,7 @@ class Fleet:
                         errors="replace"
                     )
                     raise RuntimeError(f"lab host {name} exited: {log[-2000:]}")
-                if _banner(host.address):
+                if _banner(host.address) and _connected(host):
                     del waiting[name]
             time.sleep(0.05)
         if waiting:
@@ -241,6 +261,15 @@ def _populate(upper: Path, spec: HostScenario, client_key: Path) -> str:
         (upper / "etc/os-release").write_text(_os_release(spec.os_version))
     if spec.hang:
         _script(upper / "usr/local/bin/apt-get", "#!/bin/sh\nexec sleep 3600\n")
+    if spec.timezone:
+        (upper / "etc/timezone").write_text(spec.timezone + "\n")
+        (upper / "etc/localtime").symlink_to(f"/usr/share/zoneinfo/{spec.timezone}")
+    hosts = (
+        f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{spec.name}\n"
+    )
+    (upper / "etc/hosts").write_text(hosts + "".join(f"{e}\n" for e in spec.hosts_entries))
+    if spec.detections:
+        _detection_logs(upper / "var/log/clamav", spec, now)
     _script(upper / "etc/raquet-lab/init.sh", _init(spec))
     return public
 
@@ -280,6 +309,32 @@ def _freshclam_log(path: Path, when: datetime) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _detection_logs(logdir: Path, spec: HostScenario, now: datetime) -> None:
+    """clamd's log (`DATE -> PATH: NAME FOUND`) and a clamscan log dated by its scan summary,
+    both in the host's local time, as ClamAV writes them."""
+    zone = ZoneInfo(spec.timezone or "UTC")
+    clamd, clamscan = [], []
+    for planted in sorted(spec.detections, key=lambda d: -d.days_ago):
+        local = (now - timedelta(days=planted.days_ago)).astimezone(zone)
+        if planted.via == "clamd":
+            stamp = local.strftime("%a %b %d %H:%M:%S %Y")
+            clamd.append(f"{stamp} -> {planted.path}: {planted.name} FOUND")
+        else:
+            clamscan += [
+                f"{planted.path}: {planted.name} FOUND",
+                "",
+                "----------- SCAN SUMMARY -----------",
+                "Infected files: 1",
+                f"Start Date: {local:%Y:%m:%d %H:%M:%S}",
+                f"End Date:   {local:%Y:%m:%d %H:%M:%S}",
+            ]
+    logdir.mkdir(parents=True, exist_ok=True)
+    if clamd:
+        (logdir / "clamav.log").write_text("\n".join(clamd) + "\n")
+    if clamscan:
+        (logdir / "clamscan.log").write_text("\n".join(clamscan) + "\n")
+
+
 def _init(spec: HostScenario) -> str:
     """PID 1 of the host: start the scenario's daemons, then become sshd (which reaps orphans)."""
     lines = ["mkdir -p /run/sshd"]
@@ -294,6 +349,14 @@ def _init(spec: HostScenario) -> str:
             f"cp /bin/sleep /usr/local/sbin/{spec.other_av}",
             f"/usr/local/sbin/{spec.other_av} infinity &",
         ]
+    for conn in spec.connections:
+        target = f"/dev/tcp/{conn.address}/{conn.port}"
+        program = shlex.quote(f"/usr/local/bin/{conn.process}")
+        client = (
+            f"while ! {{ exec 3<>{target}; }} 2>/dev/null; do sleep 0.2; done; "
+            "while read -r -u 3 _; do :; done; sleep infinity"
+        )
+        lines += [f"cp /bin/bash {program}", f"{program} -c {shlex.quote(client)} &"]
     lines.append("exec /usr/sbin/sshd -D -e")
     return "#!/bin/sh\n" + "\n".join(lines) + "\n"
 
@@ -361,6 +424,22 @@ def _free_net() -> int:
         if f" rqlab{net}:" not in used:
             return net
     raise RuntimeError("no free lab network: remove stale rqlab* bridges")
+
+
+def _connected(host: LabHost) -> bool:
+    """Every scenario connection of the host is established (checked from its own namespace)."""
+    if not host.spec.connections:
+        return True
+    listing = ["ip", "netns", "exec", host.netns or "", "ss", "-Htn", "state", "established"]
+    peers = {
+        line.split()[-1]
+        for line in subprocess.run(listing, capture_output=True, text=True).stdout.splitlines()
+    }
+    wanted = {
+        f"[{c.address}]:{c.port}" if ":" in c.address else f"{c.address}:{c.port}"
+        for c in host.spec.connections
+    }
+    return wanted <= peers
 
 
 def _banner(address: str) -> bool:

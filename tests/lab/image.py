@@ -118,9 +118,9 @@ CLAMAV = Step(
 
 def repo_step() -> Step:
     """Points apt at the lab's own repository (and nowhere else) and refreshes its lists."""
-    source = repo.build(CACHE / "repo")
+    source = repo.build(CACHE / f"repo-{repo.digest()}")
     return Step(
-        "repo-" + repo.digest(source),
+        "repo-" + repo.digest(),
         "apt-get update -qq",
         prepare=(
             f"mkdir -p $ROOT/srv && cp -a {source} $ROOT/srv/lab-repo && "

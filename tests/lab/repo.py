@@ -21,10 +21,13 @@ SUITES = {  # suite: (Label, Suite field)
     "bookworm-security": ("Debian-Security", "stable-security"),
 }
 # name: (installed version, pending version, suite of the pending version)
-PACKAGES = {
+PACKAGES: dict[str, tuple[str, str | None, str | None]] = {
     "rqlab-openssl": ("1.0-1", "1.0-2", "bookworm-security"),
     "rqlab-sudo": ("1.0-1", "1.0-2", "bookworm-security"),
     "rqlab-tools": ("1.0-1", "1.1-1", "bookworm-updates"),
+    # software a province bans (stand-ins carrying the real package names)
+    "xmrig": ("6.21.0-1", None, None),
+    "anydesk": ("6.3.2-1", None, None),
 }
 
 
@@ -36,16 +39,18 @@ def is_security(name: str) -> bool:
     return PACKAGES[name][2] == "bookworm-security"
 
 
+def has_update(name: str) -> bool:
+    return PACKAGES[name][1] is not None
+
+
 def sources_list() -> str:
     return "".join(f"deb [trusted=yes] file:/srv/lab-repo {suite} main\n" for suite in SUITES)
 
 
-def digest(root: Path) -> str:
-    """A short hash of the repository's indexes, so a changed catalogue rebuilds the layers."""
-    h = hashlib.sha256()
-    for path in sorted(root.glob("dists/*/Release")):
-        h.update(path.read_bytes().split(b"\nDate:")[0])
-    return h.hexdigest()[:12]
+def digest() -> str:
+    """A short hash of the catalogue, so a changed catalogue builds a new repository and layers."""
+    text = repr(sorted(PACKAGES.items())) + repr(sorted(SUITES.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def build(target: Path) -> Path:
@@ -57,7 +62,8 @@ def build(target: Path) -> Path:
     per_suite: dict[str, list[str]] = {suite: [] for suite in SUITES}
     for name, (old, new, suite) in PACKAGES.items():
         per_suite["bookworm"].append(_deb(target, name, old))
-        per_suite[suite].append(_deb(target, name, new))
+        if new and suite:
+            per_suite[suite].append(_deb(target, name, new))
     for suite, stanzas in per_suite.items():
         _index(target, suite, stanzas)
     (target / ".done").touch()

@@ -15,6 +15,27 @@ from ruamel.yaml import YAML
 from tests.lab import repo
 
 
+class Connection(BaseModel):
+    """A process on the host holding a TCP connection to `address` (bound on the host's own loopback)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str
+    port: int = 443
+    process: str = "kdevtmpfsi"
+
+
+class PlantedDetection(BaseModel):
+    """A ClamAV detection written into the host's logs, `days_ago` before the fleet starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days_ago: float
+    path: str
+    name: str
+    via: Literal["clamd", "clamscan"] = "clamd"
+
+
 class HostScenario(BaseModel):
     """One lab host. `kind` other than `debian` makes a host that cannot be swept."""
 
@@ -33,14 +54,18 @@ class HostScenario(BaseModel):
     auth: Literal["key", "none"] = "key"
     host_key: Literal["known", "mismatch"] = "known"
     hang: bool = False  # apt-get never returns on this host
+    timezone: str | None = None  # IANA zone of the host (default: UTC)
+    connections: list[Connection] = Field(default_factory=list)
+    hosts_entries: list[str] = Field(default_factory=list)  # lines appended to /etc/hosts
+    detections: list[PlantedDetection] = Field(default_factory=list)
 
     @property
     def pending_security(self) -> list[str]:
-        return sorted(p for p in self.packages if repo.is_security(p))
+        return sorted(p for p in self.packages if repo.has_update(p) and repo.is_security(p))
 
     @property
     def pending_regular(self) -> list[str]:
-        return sorted(p for p in self.packages if not repo.is_security(p))
+        return sorted(p for p in self.packages if repo.has_update(p) and not repo.is_security(p))
 
 
 class UnitScenario(BaseModel):

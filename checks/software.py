@@ -1,0 +1,125 @@
+"""`software`: no banned software installed — miners, P2P, unapproved remote access, cracks (SPEC §3).
+
+Installed packages come from the package database itself (dpkg or rpm), matched against
+the policy's denylist by name glob or regex and, where a rule says so, by version range
+compared the way the package manager compares versions. In allowlist mode every package
+the allowlist does not name is reported instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from checks.base import Check, Context, HostFacts, Sections, clean
+from raquet.models import Finding, Host, OsName, Severity
+from raquet.policy import Policy, SoftwareRule
+
+LINUX = r"""
+if command -v dpkg-query >/dev/null 2>&1; then
+  rq software.dpkg
+  dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Version}\n' 2>/dev/null |
+    awk -F'\t' '$1 ~ /^[hi]i/ {print $2 "\t" $3}'
+elif command -v rpm >/dev/null 2>&1; then
+  rq software.rpm
+  rpm -qa --qf '%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\n' 2>/dev/null
+fi
+"""
+
+SEVERITY_ORDER: list[Severity] = ["info", "low", "medium", "high", "critical"]
+
+
+class Package(BaseModel):
+    name: str
+    version: str
+
+
+class SoftwareState(BaseModel):
+    manager: Literal["dpkg", "rpm"] | None = None
+    packages: list[Package] = Field(default_factory=list)
+
+
+def _banned(
+    package: Package, rules: list[SoftwareRule], flavour: Literal["deb", "rpm"]
+) -> SoftwareRule | None:
+    return next(
+        (r for r in rules if "linux" in r.os and r.matches(package.name, package.version, flavour)),
+        None,
+    )
+
+
+class SoftwareCheck(Check[SoftwareState]):
+    name = "software"
+    title = "Software"
+
+    def snippet(self, os: OsName, policy: Policy) -> str | None:
+        return LINUX if os == "linux" else None
+
+    def parse(self, sections: Sections, facts: HostFacts) -> SoftwareState:
+        for manager in ("dpkg", "rpm"):
+            if f"software.{manager}" in sections:
+                packages = []
+                for line in sections.lines(f"software.{manager}"):
+                    name, _, version = line.partition("\t")
+                    packages.append(Package(name=clean(name, 128), version=clean(version, 128)))
+                return SoftwareState(manager=manager, packages=packages)
+        return SoftwareState()
+
+    def evaluate(self, state: SoftwareState, host: Host, facts: HostFacts, ctx: Context) -> Finding:
+        if state.manager is None:
+            return self.error("no package database (dpkg or rpm) on the host")
+        policy = ctx.policy.software
+        flavour: Literal["deb", "rpm"] = "deb" if state.manager == "dpkg" else "rpm"
+        banned: list[dict[str, Any]] = []
+        severity: Severity = "info"
+        for package in state.packages:
+            rule = _banned(package, policy.rules, flavour)
+            if rule is not None:
+                banned.append(
+                    {
+                        "name": package.name,
+                        "version": package.version,
+                        "rule": rule.name or rule.regex,
+                        "reason": rule.reason,
+                        "category": rule.category,
+                    }
+                )
+                severity = max(severity, rule.severity, key=SEVERITY_ORDER.index)
+        unlisted = []
+        if policy.mode == "allowlist":
+            unlisted = [p.name for p in state.packages if not policy.allowed(p.name)]
+        evidence: dict[str, Any] = {
+            "package_manager": state.manager,
+            "packages": len(state.packages),
+            "banned": banned,
+            "mode": policy.mode,
+        }
+        if policy.mode == "allowlist":
+            evidence["not_allowed"] = unlisted[:500]
+            evidence["not_allowed_count"] = len(unlisted)
+        problems = []
+        if banned:
+            names = ", ".join(f"{b['name']} ({b['category']})" for b in banned[:5])
+            problems.append(f"{len(banned)} banned package(s) installed: {names}")
+        if unlisted:
+            severity = max(severity, "medium", key=SEVERITY_ORDER.index)
+            problems.append(f"{len(unlisted)} package(s) not on the allowlist")
+        if not problems:
+            return Finding(
+                check=self.name,
+                status="pass",
+                severity="info",
+                title=f"No banned software among {len(state.packages)} packages",
+                evidence=evidence,
+            )
+        return Finding(
+            check=self.name,
+            status="fail",
+            severity=severity,
+            title="; ".join(problems),
+            evidence=evidence,
+        )
+
+
+CHECK = SoftwareCheck()
