@@ -3,7 +3,8 @@
 It gathers with the same one-command fact as `raquet sweep` and judges with the same
 checks, printing one line per finding; it keeps no history (use `raquet sweep` for the
 store, reports and resume). Environment: RAQUET_CHECKS=av,patches to choose checks,
-RAQUET_POLICY=FILE for a policy, RAQUET_TIMEOUT=SECONDS per check.
+RAQUET_POLICY=FILE for a policy, RAQUET_TIMEOUT=SECONDS per check, RAQUET_DB=URL for the
+store whose indicator feeds `connections` matches against (loaded once per run).
 """
 
 import os
@@ -13,15 +14,16 @@ from pyinfra import host
 
 from checks import select
 from checks.base import Context
-from raquet.gather import ComplianceState, judge
+from raquet.gather import ComplianceState, judge, stored_indicators
 from raquet.models import Host
 from raquet.policy import load_policy
 
 selected = select([n for n in os.environ.get("RAQUET_CHECKS", "").split(",") if n])
 policy = load_policy(Path(os.environ["RAQUET_POLICY"]) if os.environ.get("RAQUET_POLICY") else None)
+names = [c.name for c in selected]
 sections = host.get_fact(
     ComplianceState,
-    checks=[c.name for c in selected],
+    checks=names,
     timeout=int(os.environ.get("RAQUET_TIMEOUT", "120")),
     policy=policy,
 )
@@ -32,6 +34,10 @@ target = Host(
     role=host.data.get("role") or "server",
     unit=host.data.get("unit") or (host.groups[0] if host.groups else ""),
 )
-findings, _ = judge(selected, sections, target, Context(policy=policy))
+feeds = tuple(policy.connections.feeds) if policy.connections.feeds is not None else None
+indicators = (
+    stored_indicators(os.environ.get("RAQUET_DB"), feeds) if "connections" in names else None
+)
+findings, _ = judge(selected, sections, target, Context(policy=policy, indicators=indicators))
 for finding in findings:
     print(f"{host.name}: {finding.check}: {finding.status}: {finding.title}")

@@ -24,6 +24,8 @@ from checks import registry
 from checks import select as select_checks
 from raquet.console import SweepProgress, err, summary
 from raquet.errors import InputError
+from raquet.feeds import FormatChoice, parse_feed
+from raquet.gather import sweep_context
 from raquet.inventory import load_inventory, summary_table
 from raquet.models import Host, HostResult, Inventory
 from raquet.policy import load_policy
@@ -41,6 +43,10 @@ app = typer.Typer(
 )
 inventory_app = typer.Typer(help="Inventories of units and hosts.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
+feeds_app = typer.Typer(
+    help="Indicator feeds: malicious IPs, CIDRs and domains.", no_args_is_help=True
+)
+app.add_typer(feeds_app, name="feeds")
 
 InventoryOpt = Annotated[
     Path,
@@ -82,6 +88,56 @@ def inventory_check(inventory: InventoryOpt) -> None:
         f"{inv.source}: {inv.province or '(no province)'}, {len(inv.units)} units, {len(inv.hosts())} hosts"
     )
     print(summary_table(inv))
+
+
+@feeds_app.command("import")
+def feeds_import(
+    file: Annotated[
+        Path, typer.Argument(help="Feed file: text list, CSV, STIX 2.1, MISP JSON or XLSX.")
+    ],
+    name: Annotated[str | None, typer.Option(help="Feed name (default: the file's name).")] = None,
+    fmt: Annotated[FormatChoice, typer.Option("--format", help="File format.")] = "auto",
+    db: DbOpt = None,
+) -> None:
+    """Import (or replace) an indicator feed; malformed entries are listed and skipped."""
+    try:
+        parsed = parse_feed(file, fmt)
+    except InputError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from None
+    for problem in parsed.problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    with Store(db) as store:
+        info = store.import_feed(
+            name or file.stem,
+            str(file.resolve()),
+            parsed.format,
+            parsed.indicators,
+            problems=len(parsed.problems),
+        )
+    print(
+        f"feed {info.name}: {info.indicators} indicators from {file} ({info.format}), "
+        f"{info.problems} entries skipped"
+    )
+
+
+@feeds_app.command("list")
+def feeds_list(db: DbOpt = None) -> None:
+    """List imported feeds."""
+    with Store(db) as store:
+        rows = [
+            [
+                f.name,
+                f.indicators,
+                f.problems,
+                f.format,
+                f.imported_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+                f.source,
+            ]
+            for f in store.feeds()
+        ]
+    print(tabulate(rows, headers=["feed", "indicators", "skipped", "format", "imported", "source"]))
 
 
 @app.command()
@@ -148,7 +204,12 @@ def sweep(
             f"sweep {sweep_id}: {len(hosts)} hosts, checks {', '.join(options.checks)}, store {store.url}"
         )
         with SweepProgress(len(hosts)) as progress:
-            run(hosts, pol, store, sweep_id, options, on_result=progress)
+            ctx = sweep_context(store, pol, options.checks)
+            if "connections" in options.checks and ctx.indicators is None:
+                err.print(
+                    "[yellow]no indicator feeds imported: `connections` will report an error (raquet feeds import FILE)[/yellow]"
+                )
+            run(hosts, ctx, store, sweep_id, options, on_result=progress)
         store.finish_sweep(sweep_id, datetime.now(UTC))
         document = store.sweep_result(sweep_id).localized(inv.timezone)
     print(summary(inv, document.hosts))

@@ -7,19 +7,24 @@ evidence, which `host.get_fact` would swallow); `deploys/sweep.py` uses it throu
 
 from __future__ import annotations
 
+from functools import cache
+
 from pyinfra.api import FactBase, StringCommand
 
 from checks import select as select_checks
 from checks.base import Check, Context, HostFacts, Sections
+from raquet.feeds import IndicatorSet
 from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
 from raquet.script import build, new_nonce, split
+from raquet.store import Store
 
 
 class ComplianceState(FactBase[Sections]):
     """Every selected check's sections from one run of the gather script."""
 
     nonce = ""
+    os: OsName = "linux"
 
     def command(
         self,
@@ -28,12 +33,12 @@ class ComplianceState(FactBase[Sections]):
         policy: Policy | None = None,
         os: OsName = "linux",
     ) -> StringCommand:
-        self.nonce = new_nonce()
+        self.nonce, self.os = new_nonce(), os
         script = build(select_checks(checks), os, policy or Policy(), self.nonce, timeout)
         return StringCommand(script)
 
     def process(self, output: list[str]) -> Sections:
-        return split(output, self.nonce)
+        return split(output, self.nonce, self.os)
 
     @staticmethod
     def default() -> Sections:
@@ -57,3 +62,19 @@ def judge(
         findings.append(outcome.finding)
         detections.extend(outcome.detections)
     return findings, detections
+
+
+def sweep_context(store: Store, policy: Policy, checks: list[str]) -> Context:
+    """The policy, and the indicator index of the store's feeds when `connections` will run."""
+    if "connections" not in checks:
+        return Context(policy=policy)
+    indicators = store.indicator_set(policy.connections.feeds)
+    return Context(policy=policy, indicators=indicators if len(indicators) else None)
+
+
+@cache
+def stored_indicators(db: str | None, feeds: tuple[str, ...] | None) -> IndicatorSet | None:
+    """The store's feeds indexed once per process, for callers that judge host by host."""
+    with Store(db) as store:
+        indicators = store.indicator_set(list(feeds) if feeds is not None else None)
+    return indicators if len(indicators) else None

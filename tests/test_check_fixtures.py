@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 
 from checks import registry
 from checks.base import Context, HostFacts, Sections
+from raquet.feeds import IndicatorSet
 from raquet.models import Host
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
@@ -30,12 +31,23 @@ def test_fixture(path: Path) -> None:
     check = registry()[path.parent.name]
     sections = Sections({k: str(v).rstrip("\n") for k, v in case["sections"].items()})
     host = Host(name="fixture", address="192.0.2.1", **case["host"])
-    finding = check.judge(sections, host, HostFacts.parse(sections), Context()).finding
+    ctx = Context(indicators=_indicators(case.get("indicators")))
+    finding = check.judge(sections, host, HostFacts.parse(sections), ctx).finding
     expect = case["expect"]
     assert (finding.status, finding.title) == (expect["status"], expect["title"])
     for key, value in expect["evidence"].items():
         assert finding.evidence[key] == value, key
     _assert_clean(finding.evidence)
+
+
+def _indicators(listed: list[dict[str, str]] | None) -> IndicatorSet | None:
+    """The fixture's own indicators, indexed as a sweep indexes imported feeds."""
+    if listed is None:
+        return None
+    indicators = IndicatorSet()
+    for entry in listed:
+        indicators.add(entry["kind"], entry["value"], entry["feed"], entry.get("reference"))  # type: ignore[arg-type]
+    return indicators
 
 
 def _assert_clean(value: object) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from checks import registry
 from tests.conftest import ROOT, raquet_cli
 from tests.lab.fleet import Fleet
 
@@ -56,4 +57,4 @@ def test_plain_pyinfra_deploy_agrees_with_raquet_sweep(spine_fleet: Fleet, tmp_p
     }
     assert swept.returncode in (0, 1), swept.stderr
     assert from_deploy == from_raquet
-    assert len(from_raquet) == 2 * len(hosts)
+    assert len(from_raquet) == len(registry()) * len(hosts)

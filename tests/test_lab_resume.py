@@ -105,4 +105,4 @@ def test_sweep_into_postgresql(spine_fleet: Fleet, pg_url: str, tmp_path: Path) 
         "tt-ws-04",
         "tt-ws-05",
     }
-    assert all(h.status == "swept" and len(h.findings) == 2 for h in result.hosts)
+    assert all(h.status == "swept" and len(h.findings) == 5 for h in result.hosts)
