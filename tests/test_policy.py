@@ -53,13 +53,16 @@ def test_every_error_names_file_line_and_field() -> None:
         ({"name": "openssl", "versions": "<3.0.11"}, "openssl", "3.0.9-1~deb12u1", "deb", True),
         ({"name": "openssl", "versions": "<3.0.11"}, "openssl", "3.0.11-1~deb12u2", "deb", False),
         (
-            {"name": "openssl", "versions": ">=1.0,<3.0.8"},
+            {"name": "openssl", "versions": ">=1:1.0,<1:3.0.8"},
             "openssl",
             "1:3.0.7-28.el9_4",
             "rpm",
             True,
         ),
         ({"name": "openssl", "versions": "<3.0.8"}, "openssl", "not a version ~~", "deb", False),
+        # rpm compares epochs first: 1:3.0.7 is newer than any epoch-0 version
+        ({"name": "openssl", "versions": "<3.0.8"}, "openssl", "1:3.0.7-28.el9_4", "rpm", False),
+        ({"name": "bash", "versions": "<5.2"}, "bash", "0:5.1.8-9.el9", "rpm", True),
     ],
 )
 def test_rule_matching(
