@@ -125,3 +125,34 @@ def test_detections_stored_once_across_sweeps(swept: dict[str, Any], detect_flee
             (d.host, d.detected_at, d.path, d.name) for d in first
         ]
         assert {d.unit for d in second} == {"so-yte", "trang-dinh"}
+
+
+def test_on_demand_scan_finds_what_no_log_recorded(
+    swept: dict[str, Any], detect_fleet: Fleet, tmp_path: Path
+) -> None:
+    assert swept["hosts"]["yt-srv-03"]["infections"]["status"] == "pass"  # no scan by default
+    policy = tmp_path / "scan.yml"
+    policy.write_text("infections:\n  scan: true\n  scan_paths: [/home]\n  scan_timeout: 60\n")
+    proc = raquet_cli(
+        "sweep",
+        "-i",
+        detect_fleet.inventory_path,
+        "--db",
+        swept["db"],
+        "-p",
+        policy,
+        "--check",
+        "infections",
+        "--unit",
+        "so-yte",
+        "--json",
+        tmp_path / "s.json",
+    )
+    assert proc.returncode == 1, proc.stderr
+    hosts = {h["name"]: h for h in json.loads((tmp_path / "s.json").read_text())["hosts"]}
+    (infections,) = hosts["yt-srv-03"]["findings"]
+    assert infections["status"] == "fail", infections
+    (found,) = infections["evidence"]["detections"]
+    assert found["path"] == "/home/ketoan/hoadon.pdf.exe"
+    assert found["name"].startswith("Eicar-Test-Signature") and found["source"] == "clamscan"
+    assert infections["evidence"]["scan"]["ran"] is True

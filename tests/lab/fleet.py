@@ -26,6 +26,7 @@ from ruamel.yaml import YAML
 from tests.lab import image
 from tests.lab.scenario import HostScenario, Scenario
 
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n"
 LISTENER = (
     "import socket,time\n"
@@ -268,6 +269,10 @@ def _populate(upper: Path, spec: HostScenario, client_key: Path) -> str:
         f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{spec.name}\n"
     )
     (upper / "etc/hosts").write_text(hosts + "".join(f"{e}\n" for e in spec.hosts_entries))
+    for path in spec.eicar_files:
+        target = upper / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(EICAR)
     if spec.detections:
         _detection_logs(upper / "var/log/clamav", spec, now)
     _script(upper / "etc/raquet-lab/init.sh", _init(spec))

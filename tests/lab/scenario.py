@@ -58,6 +58,7 @@ class HostScenario(BaseModel):
     connections: list[Connection] = Field(default_factory=list)
     hosts_entries: list[str] = Field(default_factory=list)  # lines appended to /etc/hosts
     detections: list[PlantedDetection] = Field(default_factory=list)
+    eicar_files: list[str] = Field(default_factory=list)  # the EICAR test file, for on-demand scans
 
     @property
     def pending_security(self) -> list[str]:
