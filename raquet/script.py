@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Iterable
 
 from checks.base import Check, Sections
+from raquet import powershell
 from raquet.models import OsName
 from raquet.policy import Policy
 
@@ -40,7 +41,9 @@ def new_nonce() -> str:
 
 
 def build(checks: Iterable[Check], os: OsName, policy: Policy, nonce: str, timeout: float) -> str:
-    """The POSIX sh script that gathers every check's state in one go."""
+    """The script that gathers every check's state in one go: POSIX sh, or PowerShell on Windows."""
+    if os == "windows":
+        return powershell.build(checks, policy, nonce, timeout)
     limit = max(1, int(timeout))
     parts = [
         "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH",
@@ -62,8 +65,10 @@ def build(checks: Iterable[Check], os: OsName, policy: Policy, nonce: str, timeo
     return "\n".join(parts) + "\n"
 
 
-def split(lines: Iterable[str], nonce: str) -> Sections:
+def split(lines: Iterable[str], nonce: str, os: OsName = "linux") -> Sections:
     """The host's output back into named sections; garbage between markers stays in its section."""
+    if os == "windows":
+        return powershell.split(lines, nonce)
     encoded = "".join(line.strip() for line in lines)
     try:
         raw = base64.b64decode(encoded, validate=False)

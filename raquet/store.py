@@ -7,10 +7,15 @@ returns: a killed sweep loses only the hosts still in flight.
 
 What reaches the database partly came from hosts and is untrusted. It is kept as data
 (evidence as JSON, never interpreted); only what a database cannot hold is changed.
+
+Besides sweeps it keeps the indicator feeds the connection checks match against (a feed
+is replaced whole when imported again) and every malware detection hosts reported, once
+each however many sweeps see it, for the weekly reports.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -21,19 +26,21 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 from uuid import uuid4
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from sqlalchemy import (
     JSON,
+    BigInteger,
     ColumnElement,
     DateTime,
     Dialect,
     Engine,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Text,
@@ -43,9 +50,11 @@ from sqlalchemy import (
     event,
     exists,
     func,
+    insert,
     or_,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -58,10 +67,15 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from raquet.models import HostResult, SweepResult
+from raquet.feeds import Indicator, IndicatorSet, MatchKind
+from raquet.models import Detection, HostResult, SweepResult
 
+# Tables added while no store was deployed joined version 1 (create_all adds missing
+# tables to an existing file); changing an existing table's shape bumps the version.
 SCHEMA_VERSION = 1
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_IMPORT_BATCH = 20_000
+_READ_BATCH = 50_000
 _NOT_COMPLIANT = ("fail", "error")
 # Defence in depth for SPEC §8: callers must not pass secrets in sweep options, but if one
 # slips through under an obvious name it is not written to a shared database.
@@ -72,11 +86,19 @@ class StoreError(Exception):
     """The database exists but this raquet cannot use it (e.g. another schema version)."""
 
 
-class SweepNotFound(KeyError):
-    """A sweep reference that names no sweep; printable as is, unlike a bare KeyError."""
+class NotFound(KeyError):
+    """A reference to nothing stored; printable as is, unlike a bare KeyError."""
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class SweepNotFound(NotFound):
+    """A sweep reference that names no sweep."""
+
+
+class FeedNotFound(NotFound):
+    """A feed name that names no imported feed."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -190,6 +212,64 @@ class FindingRow(Base):
     evidence: Mapped[dict[str, Any]]
 
 
+# SQLite's auto-incrementing key must be INTEGER; PostgreSQL's must outgrow 2**31, as
+# re-imported national feeds of a million rows each will.
+_ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class FeedRow(Base):
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    source: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(16))
+    imported_at: Mapped[datetime]
+    indicator_count: Mapped[int]
+    problem_count: Mapped[int]
+
+
+class IndicatorRow(Base):
+    """One indicator of one feed; values are canonical (ASCII, at most 2048 characters)."""
+
+    __tablename__ = "indicators"
+    __table_args__ = (Index(None, "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(_ROW_ID, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(Text)
+    first_seen: Mapped[datetime | None]
+    last_seen: Mapped[datetime | None]
+    expires: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class DetectionRow(Base):
+    """A malware detection a host's AV recorded, stored once across sweeps.
+
+    Unique on (host, detected_at, path, name) through `key`, a SHA-256 of the four: the
+    path and name come from the host and may be longer than a PostgreSQL index entry can
+    hold (about 2.7 kB), which would make a hostile path fail the host's whole result.
+    """
+
+    __tablename__ = "detections"
+    __table_args__ = (Index(None, "unit", "detected_at"), Index(None, "host", "detected_at"))
+
+    id: Mapped[int] = mapped_column(_ROW_ID, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    host: Mapped[str]
+    unit: Mapped[str]
+    name: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)
+    detected_at: Mapped[datetime] = mapped_column(index=True)
+    source: Mapped[str] = mapped_column(Text)
+    action: Mapped[str | None] = mapped_column(Text)
+    first_sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id"))
+    recorded_at: Mapped[datetime]
+
+
 class SweepInfo(BaseModel):
     """One line of `raquet history`: a sweep and how its hosts (or the selected ones) fared."""
 
@@ -206,6 +286,30 @@ class SweepInfo(BaseModel):
     unreachable: int = 0
     error: int = 0
     compliant: int = 0
+
+
+class FeedInfo(BaseModel):
+    """One line of `raquet feeds list`: an imported feed and what its import found."""
+
+    name: str
+    source: str
+    format: str
+    imported_at: datetime
+    indicators: int
+    problems: int
+
+
+class StoredDetection(BaseModel):
+    """A detection as the reports read it: when, where, what, and the sweep that found it."""
+
+    host: str
+    unit: str
+    name: str
+    path: str
+    detected_at: datetime
+    source: str
+    action: str | None
+    first_sweep_id: str
 
 
 def default_db_path() -> Path:
@@ -435,6 +539,67 @@ def _reject_duplicates(hosts: Iterable[tuple[str, str]]) -> None:
         raise ValueError(f"hosts planned twice in one sweep: {', '.join(duplicates)}")
 
 
+def _feed_info(row: FeedRow) -> FeedInfo:
+    return FeedInfo(
+        name=row.name,
+        source=row.source,
+        format=row.format,
+        imported_at=row.imported_at,
+        indicators=row.indicator_count,
+        problems=row.problem_count,
+    )
+
+
+def _indicator_row(feed_id: int, indicator: Indicator) -> dict[str, Any]:
+    return {
+        "feed_id": feed_id,
+        "kind": indicator.kind,
+        "value": indicator.value,
+        "reference": _clean_optional(indicator.reference),
+        "first_seen": _utc_or_none(indicator.first_seen),
+        "last_seen": _utc_or_none(indicator.last_seen),
+        "expires": _utc_or_none(indicator.expires),
+        "comment": _clean_optional(indicator.comment),
+    }
+
+
+def _clean_optional(text: str | None) -> str | None:
+    return None if text is None else _clean_text(text)
+
+
+def _detection_row(
+    sweep_id: str, host: str, unit: str, detection: Detection, recorded_at: datetime
+) -> dict[str, Any]:
+    detected_at = _utc(detection.detected_at)
+    name, path = _clean_text(detection.name), _clean_text(detection.path)
+    identity = json.dumps([host, detected_at.isoformat(), path, name], ensure_ascii=False)
+    return {
+        "key": hashlib.sha256(identity.encode("utf-8")).hexdigest(),
+        "host": host,
+        "unit": unit,
+        "name": name,
+        "path": path,
+        "detected_at": detected_at,
+        "source": _clean_text(detection.source),
+        "action": _clean_optional(detection.action),
+        "first_sweep_id": sweep_id,
+        "recorded_at": recorded_at,
+    }
+
+
+def _stored_detection(row: DetectionRow) -> StoredDetection:
+    return StoredDetection(
+        host=row.host,
+        unit=row.unit,
+        name=row.name,
+        path=row.path,
+        detected_at=row.detected_at,
+        source=row.source,
+        action=row.action,
+        first_sweep_id=row.first_sweep_id,
+    )
+
+
 class Store:
     """Sweeps and their host results in SQLite or PostgreSQL; one transaction per call."""
 
@@ -628,3 +793,130 @@ class Store:
             rows = list(session.scalars(query.limit(limit)))
             counts = _counts(session, [row.id for row in rows], unit, host)
             return [_info(row, counts[row.id]) for row in rows]
+
+    def import_feed(
+        self,
+        name: str,
+        source: str,
+        fmt: str,
+        indicators: list[Indicator],
+        *,
+        problems: int = 0,
+        imported_at: datetime | None = None,
+    ) -> FeedInfo:
+        """Store a feed's indicators, replacing whatever a feed of that name held, at once.
+
+        One transaction: a sweep reading the feed sees the old list or the new one, never
+        half of each. Rows go in by batched executemany (a million in seconds on SQLite).
+        """
+        name = _clean_text(name).strip()
+        if not name:
+            raise ValueError("a feed needs a name")
+        when = datetime.now(UTC) if imported_at is None else _utc(imported_at)
+        with self._sessions.begin() as session:
+            feed = session.scalar(select(FeedRow).where(FeedRow.name == name))
+            if feed is None:
+                feed = FeedRow(name=name)
+                session.add(feed)
+            else:
+                session.execute(delete(IndicatorRow).where(IndicatorRow.feed_id == feed.id))
+            feed.source = _clean_text(source)
+            feed.format = fmt
+            feed.imported_at = when
+            feed.indicator_count = len(indicators)
+            feed.problem_count = problems
+            session.flush()
+            connection = session.connection()
+            for start in range(0, len(indicators), _IMPORT_BATCH):
+                batch = indicators[start : start + _IMPORT_BATCH]
+                rows = [_indicator_row(feed.id, indicator) for indicator in batch]
+                connection.execute(insert(IndicatorRow), rows)
+            return _feed_info(feed)
+
+    def feeds(self) -> list[FeedInfo]:
+        """Every imported feed, by name."""
+        with self._sessions.begin() as session:
+            rows = session.scalars(select(FeedRow).order_by(FeedRow.name))
+            return [_feed_info(row) for row in rows]
+
+    def indicator_set(
+        self, names: list[str] | None = None, at: datetime | None = None
+    ) -> IndicatorSet:
+        """The IP, CIDR and domain indicators of the named feeds (all when None), indexed.
+
+        Indicators that expired by `at` (default: now) are left out. An unknown feed name
+        raises FeedNotFound rather than quietly matching against less than asked for.
+        """
+        moment = datetime.now(UTC) if at is None else _utc(at)
+        feeds_query = select(FeedRow.id, FeedRow.name)
+        if names is not None:
+            feeds_query = feeds_query.where(FeedRow.name.in_(names))
+        indicators = IndicatorSet()
+        with self._sessions.begin() as session:
+            feed_names: dict[int, str] = dict(session.execute(feeds_query).tuples().all())
+            unknown = sorted(set(names or ()) - set(feed_names.values()))
+            if unknown:
+                known = ", ".join(sorted(session.scalars(select(FeedRow.name)))) or "none"
+                raise FeedNotFound(f"no feed {', '.join(unknown)} in {self.url} (known: {known})")
+            query = select(
+                IndicatorRow.feed_id, IndicatorRow.kind, IndicatorRow.value, IndicatorRow.reference
+            ).where(
+                IndicatorRow.feed_id.in_(feed_names),
+                IndicatorRow.kind != "url",
+                or_(IndicatorRow.expires.is_(None), IndicatorRow.expires > moment),
+            )
+            rows = session.connection().execute(query, execution_options={"yield_per": _READ_BATCH})
+            for feed_id, kind, value, reference in rows.tuples():
+                indicators.add(cast(MatchKind, kind), value, feed_names[feed_id], reference)
+        return indicators
+
+    def record_detections(
+        self, sweep_id: str, host: str, unit: str, detections: list[Detection]
+    ) -> int:
+        """Store the detections not stored yet (by host, time, path, name); how many were new.
+
+        Several jump hosts may record the same detection at once: the database, not a
+        prior SELECT, decides which insert wins (INSERT … ON CONFLICT DO NOTHING).
+        """
+        host, unit = _clean_text(host), _clean_text(unit)
+        now = datetime.now(UTC)
+        rows: dict[str, dict[str, Any]] = {}
+        for detection in detections:
+            row = _detection_row(sweep_id, host, unit, detection, now)
+            rows.setdefault(row["key"], row)
+        with self._sessions.begin() as session:
+            self._sweep(session, sweep_id)
+            if not rows:
+                return 0
+            dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+            statement = (
+                dialect.insert(DetectionRow)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(DetectionRow.id)
+            )
+            new = session.connection().execute(statement, list(rows.values()))
+            return len(new.all())
+
+    def detections(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        unit: str | None = None,
+        host: str | None = None,
+    ) -> list[StoredDetection]:
+        """Detections with `since` <= detected_at < `until`, oldest first.
+
+        The half-open window lets weekly reports ask for [Monday, next Monday) without
+        counting a detection at midnight twice.
+        """
+        query = select(DetectionRow).order_by(DetectionRow.detected_at, DetectionRow.id)
+        if since is not None:
+            query = query.where(DetectionRow.detected_at >= _utc(since))
+        if until is not None:
+            query = query.where(DetectionRow.detected_at < _utc(until))
+        if unit is not None:
+            query = query.where(DetectionRow.unit == unit)
+        if host is not None:
+            query = query.where(DetectionRow.host == host)
+        with self._sessions.begin() as session:
+            return [_stored_detection(row) for row in session.scalars(query)]

@@ -10,6 +10,7 @@ a reason; nothing escapes a host's greenlet.
 from __future__ import annotations
 
 import logging
+import resource
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,6 +64,7 @@ def run(
 ) -> list[HostResult]:
     """Sweep `hosts`, storing and reporting each result as soon as it exists."""
     selected = select_checks(options.checks)
+    _allow_open_files(min(options.parallel, len(hosts)))
     state = make_state(
         hosts,
         parallel=options.parallel,
@@ -84,6 +86,18 @@ def run(
         state.pool.spawn(one, host)
     state.pool.join()
     return results
+
+
+def _allow_open_files(parallel: int) -> None:
+    """Raise the soft open-files limit toward the hard one: each host in flight holds about
+    three descriptors, and the common default of 1024 would cap a sweep near 330 hosts."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = parallel * 3 + 64
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        if ceiling < wanted:
+            log.warning("open-files limit %d allows about %d hosts at once", ceiling, ceiling // 3)
 
 
 def _guarded(

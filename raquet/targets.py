@@ -1,4 +1,4 @@
-"""raquet hosts -> a pyinfra Inventory and State, with host keys verified and secrets from the environment."""
+"""raquet hosts -> a pyinfra Inventory and State, with host keys and certificates verified and secrets from the environment."""
 
 from __future__ import annotations
 
@@ -44,8 +44,38 @@ def host_data(host: Host, *, connect_timeout: float, verify_host_keys: bool) -> 
             data["ssh_key"] = str(Path(host.ssh_key).expanduser())
         if host.ssh_password_env:
             data["ssh_password"] = os.environ.get(host.ssh_password_env, "")
+    elif host.connector_name == "winrm":
+        data.update(_winrm_data(host, connect_timeout, verify_host_keys))
     if host.sudo:
         data["_sudo"] = True
+    return data
+
+
+def _winrm_data(host: Host, connect_timeout: float, verify_certificates: bool) -> dict[str, Any]:
+    """The `@winrm` connector's data. Only the *name* of the password variable is passed:
+    the connector reads the secret itself when it connects. Certificate checks are off
+    only when asked for, by the sweep's insecure flag or the host's own
+    `data: {winrm_server_cert_validation: ignore}`; the connector warns each time."""
+    data: dict[str, Any] = {
+        "winrm_hostname": host.address,
+        "winrm_connect_timeout": float(connect_timeout),
+    }
+    fields = {
+        "winrm_transport": host.winrm_transport,
+        "winrm_port": host.winrm_port,
+        "winrm_scheme": host.winrm_scheme,
+        "winrm_user": host.winrm_user,
+        "winrm_password_env": host.winrm_password_env,
+        "winrm_ca_bundle": str(Path(host.winrm_ca_bundle).expanduser())
+        if host.winrm_ca_bundle
+        else None,
+    }
+    data.update({key: value for key, value in fields.items() if value is not None})
+    for key in ("winrm_cert_pem", "winrm_cert_key_pem"):
+        if isinstance(host.data.get(key), str):
+            data[key] = str(Path(host.data[key]).expanduser())
+    ignore = host.data.get("winrm_server_cert_validation") == "ignore" or not verify_certificates
+    data["winrm_server_cert_validation"] = "ignore" if ignore else "validate"
     return data
 
 
