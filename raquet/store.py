@@ -55,7 +55,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -550,17 +550,54 @@ def _feed_info(row: FeedRow) -> FeedInfo:
     )
 
 
-def _indicator_row(feed_id: int, indicator: Indicator) -> dict[str, Any]:
-    return {
-        "feed_id": feed_id,
-        "kind": indicator.kind,
-        "value": indicator.value,
-        "reference": _clean_optional(indicator.reference),
-        "first_seen": _utc_or_none(indicator.first_seen),
-        "last_seen": _utc_or_none(indicator.last_seen),
-        "expires": _utc_or_none(indicator.expires),
-        "comment": _clean_optional(indicator.comment),
-    }
+_INDICATOR_COLUMNS = (
+    "feed_id",
+    "kind",
+    "value",
+    "reference",
+    "first_seen",
+    "last_seen",
+    "expires",
+    "comment",
+)
+
+
+def _indicator_row(feed_id: int, indicator: Indicator) -> tuple[Any, ...]:
+    """An `indicators` row in `_INDICATOR_COLUMNS` order."""
+    return (
+        feed_id,
+        indicator.kind,
+        indicator.value,
+        _clean_optional(indicator.reference),
+        _utc_or_none(indicator.first_seen),
+        _utc_or_none(indicator.last_seen),
+        _utc_or_none(indicator.expires),
+        _clean_optional(indicator.comment),
+    )
+
+
+def _insert_indicators(connection: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Bulk insert: COPY on PostgreSQL, batched executemany on SQLite.
+
+    PostgreSQL takes minutes for a million rows through executemany and seconds through
+    COPY; SQLite's executemany is already as fast as its writes.
+    """
+    if connection.dialect.name == "postgresql":
+        statement = f"COPY indicators ({', '.join(_INDICATOR_COLUMNS)}) FROM STDIN"
+        driver: Any = connection.connection.driver_connection  # psycopg 3, in this transaction
+        cursor = driver.cursor()
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(dict(zip(_INDICATOR_COLUMNS, row, strict=True)))
+        if len(batch) == _IMPORT_BATCH:
+            connection.execute(insert(IndicatorRow), batch)
+            batch = []
+    if batch:
+        connection.execute(insert(IndicatorRow), batch)
 
 
 def _clean_optional(text: str | None) -> str | None:
@@ -807,7 +844,7 @@ class Store:
         """Store a feed's indicators, replacing whatever a feed of that name held, at once.
 
         One transaction: a sweep reading the feed sees the old list or the new one, never
-        half of each. Rows go in by batched executemany (a million in seconds on SQLite).
+        half of each.
         """
         name = _clean_text(name).strip()
         if not name:
@@ -826,11 +863,8 @@ class Store:
             feed.indicator_count = len(indicators)
             feed.problem_count = problems
             session.flush()
-            connection = session.connection()
-            for start in range(0, len(indicators), _IMPORT_BATCH):
-                batch = indicators[start : start + _IMPORT_BATCH]
-                rows = [_indicator_row(feed.id, indicator) for indicator in batch]
-                connection.execute(insert(IndicatorRow), rows)
+            rows = (_indicator_row(feed.id, indicator) for indicator in indicators)
+            _insert_indicators(session.connection(), rows)
             return _feed_info(feed)
 
     def feeds(self) -> list[FeedInfo]:
@@ -848,26 +882,28 @@ class Store:
         raises FeedNotFound rather than quietly matching against less than asked for.
         """
         moment = datetime.now(UTC) if at is None else _utc(at)
-        feeds_query = select(FeedRow.id, FeedRow.name)
+        feeds_query = select(FeedRow.id, FeedRow.name).order_by(FeedRow.name)
         if names is not None:
             feeds_query = feeds_query.where(FeedRow.name.in_(names))
         indicators = IndicatorSet()
         with self._sessions.begin() as session:
-            feed_names: dict[int, str] = dict(session.execute(feeds_query).tuples().all())
-            unknown = sorted(set(names or ()) - set(feed_names.values()))
+            feeds = list(session.execute(feeds_query).all())
+            unknown = sorted(set(names or ()) - {name for _, name in feeds})
             if unknown:
                 known = ", ".join(sorted(session.scalars(select(FeedRow.name)))) or "none"
                 raise FeedNotFound(f"no feed {', '.join(unknown)} in {self.url} (known: {known})")
-            query = select(
-                IndicatorRow.feed_id, IndicatorRow.kind, IndicatorRow.value, IndicatorRow.reference
-            ).where(
-                IndicatorRow.feed_id.in_(feed_names),
-                IndicatorRow.kind != "url",
-                or_(IndicatorRow.expires.is_(None), IndicatorRow.expires > moment),
-            )
-            rows = session.connection().execute(query, execution_options={"yield_per": _READ_BATCH})
-            for feed_id, kind, value, reference in rows.tuples():
-                indicators.add(cast(MatchKind, kind), value, feed_names[feed_id], reference)
+            # Feed by feed, in name order, so that hits come in the same order every time.
+            for feed_id, name in feeds:
+                query = select(IndicatorRow.kind, IndicatorRow.value, IndicatorRow.reference).where(
+                    IndicatorRow.feed_id == feed_id,
+                    IndicatorRow.kind != "url",
+                    or_(IndicatorRow.expires.is_(None), IndicatorRow.expires > moment),
+                )
+                rows = session.connection().execute(
+                    query, execution_options={"yield_per": _READ_BATCH}
+                )
+                for kind, value, reference in rows:
+                    indicators.add(cast(MatchKind, kind), value, name, reference)
         return indicators
 
     def record_detections(

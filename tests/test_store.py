@@ -20,8 +20,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import raquet.store
-from raquet.models import Finding, HostResult
-from raquet.store import Store, StoreError, SweepNotFound, resolve_url
+from raquet.feeds import Hit, Indicator
+from raquet.feeds.values import classify
+from raquet.models import Detection, Finding, HostResult
+from raquet.store import FeedNotFound, Store, StoreError, SweepNotFound, resolve_url
 from tests.pg import pg_server, pg_url  # noqa: F401 (fixtures, requested by name)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -400,3 +402,238 @@ def test_printed_postgres_url_hides_the_password(request: pytest.FixtureRequest)
     with Store(url.set(password=password).render_as_string(hide_password=False)) as store:
         assert str(password) not in store.url
         assert ":***@" in store.url
+
+
+# --- indicator feeds -------------------------------------------------------------------
+
+JUNE_8 = datetime(2021, 6, 8, tzinfo=UTC)
+
+
+def _indicators(*values: str, **fields: Any) -> list[Indicator]:
+    found = [(kind, value) for raw in values for kind, value in classify(raw)]
+    return [Indicator(kind=kind, value=value, **fields) for kind, value in found]
+
+
+def test_import_feed_then_list_and_match(store: Store) -> None:
+    ncsc = store.import_feed(
+        "ncsc",
+        "/srv/feeds/cv-1234.xlsx",
+        "xlsx",
+        _indicators("103.15.48[.]7", "185.220.101.0/24", "evil.com", reference="CV 1234"),
+        problems=2,
+        imported_at=T0,
+    )
+    misp = store.import_feed("misp-1842", "event.json", "misp", _indicators("evil.com"))
+
+    assert ncsc.model_dump() == {
+        "name": "ncsc",
+        "source": "/srv/feeds/cv-1234.xlsx",
+        "format": "xlsx",
+        "imported_at": T0,
+        "indicators": 3,
+        "problems": 2,
+    }
+    assert store.feeds() == [misp, ncsc]
+    assert misp.imported_at.tzinfo is UTC and misp.problems == 0
+    indicators = store.indicator_set()
+    assert len(indicators) == 4
+    assert indicators.match_ip("185.220.101.77") == [
+        Hit(kind="cidr", indicator="185.220.101.0/24", feed="ncsc", reference="CV 1234")
+    ]
+    assert [(h.feed, h.reference) for h in indicators.match_domain("cdn.EVIL.com")] == [
+        ("misp-1842", None),
+        ("ncsc", "CV 1234"),
+    ]
+    only_misp = store.indicator_set(["misp-1842"])
+    assert only_misp.match_ip("103.15.48.7") == [] and len(only_misp) == 1
+    assert len(store.indicator_set([])) == 0
+
+
+def test_import_feed_again_replaces_its_indicators(store: Store, db_url: str) -> None:
+    store.import_feed("ncsc", "old.txt", "txt", _indicators("192.0.2.1", "old.example"))
+    store.import_feed("other", "x.txt", "txt", _indicators("192.0.2.1"))
+    replaced = store.import_feed("ncsc", "new.csv", "csv", _indicators("198.51.100.7"))
+
+    assert (replaced.source, replaced.format, replaced.indicators) == ("new.csv", "csv", 1)
+    assert [feed.name for feed in store.feeds()] == ["ncsc", "other"]
+    indicators = store.indicator_set()
+    assert [h.feed for h in indicators.match_ip("192.0.2.1")] == ["other"]
+    assert indicators.match_domain("old.example") == []
+    assert [h.feed for h in indicators.match_ip("198.51.100.7")] == ["ncsc"]
+    assert _count(db_url, "indicators") == 2
+
+
+def test_indicator_set_skips_what_expired_and_urls(store: Store, db_url: str) -> None:
+    deadline = JUNE_8 + timedelta(days=30)
+    store.import_feed(
+        "ncsc",
+        "f.txt",
+        "txt",
+        _indicators("10.0.0.0/8", expires=deadline)
+        + _indicators("hxxp://1.2.3.4/x", "evil.com")
+        + _indicators("stale.example", expires=datetime(2021, 6, 1, tzinfo=ICT)),
+    )
+
+    assert _count(db_url, "indicators") == 5  # the URL is kept, with the IP it names
+    before = store.indicator_set(at=deadline - timedelta(seconds=1))
+    assert [h.indicator for h in before.match_ip("10.9.9.9")] == ["10.0.0.0/8"]
+    assert before.match_domain("stale.example") == []
+    assert len(before) == 3  # 10.0.0.0/8, 1.2.3.4, evil.com: URLs are not matched
+    at_deadline = store.indicator_set(at=deadline)
+    assert at_deadline.match_ip("10.9.9.9") == []
+    assert [h.indicator for h in at_deadline.match_ip("1.2.3.4")] == ["1.2.3.4"]
+    assert [h.indicator for h in store.indicator_set().match_domain("evil.com")] == ["evil.com"]
+    assert store.indicator_set(at=datetime(2021, 5, 1, tzinfo=ICT)).match_domain("stale.example")
+    with pytest.raises(ValueError, match="naive"):
+        store.indicator_set(at=datetime(2021, 6, 8))
+
+
+def test_unknown_feed_names_and_empty_names_are_errors(store: Store) -> None:
+    store.import_feed("ncsc", "f.txt", "txt", _indicators("192.0.2.1"))
+
+    with pytest.raises(FeedNotFound) as raised:
+        store.indicator_set(["ncsc", "nope", "also-nope"])
+    assert str(raised.value).startswith("no feed also-nope, nope in ")
+    assert str(raised.value).endswith(" (known: ncsc)")
+    assert isinstance(raised.value, KeyError)
+    with pytest.raises(ValueError, match="a feed needs a name"):
+        store.import_feed(" \x00", "f.txt", "txt", [])
+
+
+def test_hostile_feed_text_is_stored_as_data(store: Store) -> None:
+    hostile = "\n".join(HOSTILE)
+    store.import_feed(
+        HOSTILE[0], hostile, "txt", _indicators("evil.com", reference=hostile, comment=hostile)
+    )
+
+    info = store.feeds()[0]
+    assert (info.name, info.source) == (HOSTILE[0], _without_nul(hostile))
+    assert store.indicator_set([HOSTILE[0]]).match_domain("evil.com")[0].reference == _without_nul(
+        hostile
+    )
+
+
+def test_a_large_feed_imports_and_loads_in_one_go(store: Store, db_url: str) -> None:
+    """Many batches in one transaction; replacing it removes every row of the old import."""
+    many = [
+        Indicator(kind="ip", value=f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")
+        for i in range(50_000)
+    ]
+
+    store.import_feed("big", "big.txt", "txt", many)
+    store.import_feed("big", "big.txt", "txt", many)
+
+    assert _count(db_url, "indicators") == 50_000
+    indicators = store.indicator_set()
+    assert len(indicators) == 50_000
+    assert [h.indicator for h in indicators.match_ip("10.0.195.79")] == ["10.0.195.79"]
+    assert indicators.match_ip("10.1.0.0") == []
+
+
+# --- detections ------------------------------------------------------------------------
+
+
+def _detection(name: str, path: str, when: datetime, **fields: Any) -> Detection:
+    return Detection(name=name, path=path, detected_at=when, source="clamd", **fields)
+
+
+def test_detections_are_stored_once_across_sweeps(store: Store) -> None:
+    first = store.begin_sweep("inv.yml", "", ["infections"], [("h", "u")], {})
+    eicar = _detection("Eicar-Signature", "/home/a/eicar.com", T0, action="moved")
+    miner = _detection("Multios.Coinminer.Miner-6781728-2", "/tmp/xmrig", T0 + timedelta(hours=1))
+    assert store.record_detections(first, "h", "u", [eicar, miner, eicar]) == 2
+
+    second = store.begin_sweep("inv.yml", "", ["infections"], [("h", "u")], {})
+    same_instant = eicar.model_copy(update={"detected_at": T0.astimezone(UTC)})
+    later = _detection("Eicar-Signature", "/home/a/eicar.com", T0 + timedelta(days=1))
+    assert store.record_detections(second, "h", "u", [same_instant, miner, later]) == 1
+    assert store.record_detections(second, "other-host", "u", [eicar]) == 1
+    assert store.record_detections(second, "h", "u", []) == 0
+
+    stored = store.detections()
+    assert [(d.host, d.name, d.detected_at, d.first_sweep_id) for d in stored] == [
+        ("h", "Eicar-Signature", T0, first),
+        ("other-host", "Eicar-Signature", T0, second),
+        ("h", "Multios.Coinminer.Miner-6781728-2", T0 + timedelta(hours=1), first),
+        ("h", "Eicar-Signature", T0 + timedelta(days=1), second),
+    ]
+    assert stored[0].model_dump() == {
+        "host": "h",
+        "unit": "u",
+        "name": "Eicar-Signature",
+        "path": "/home/a/eicar.com",
+        "detected_at": T0,
+        "source": "clamd",
+        "action": "moved",
+        "first_sweep_id": first,
+    }
+    assert all(d.detected_at.tzinfo is UTC for d in stored)
+
+
+def test_detections_filter_by_window_unit_and_host(store: Store) -> None:
+    sweep_id = store.begin_sweep("inv.yml", "", [], [], {})
+    monday = datetime(2021, 6, 7, tzinfo=ICT)
+    times = [
+        monday - timedelta(seconds=1),
+        monday,
+        monday + timedelta(days=6, hours=23),
+        monday + timedelta(days=7),
+    ]
+    for host, unit in (("td-ws-07", "trang-dinh"), ("bg-ws-01", "bac-giang")):
+        store.record_detections(
+            sweep_id, host, unit, [_detection("X", f"/{host}", t) for t in times]
+        )
+
+    week = store.detections(since=monday, until=monday + timedelta(days=7))
+    assert [(d.host, d.detected_at) for d in week] == [
+        ("td-ws-07", monday),
+        ("bg-ws-01", monday),
+        ("td-ws-07", times[2]),
+        ("bg-ws-01", times[2]),
+    ]
+    assert [d.detected_at for d in store.detections(since=monday, unit="bac-giang")] == times[1:]
+    assert [d.detected_at for d in store.detections(until=monday, host="td-ws-07")] == times[:1]
+    assert store.detections(unit="bac-giang", host="td-ws-07") == []
+    with pytest.raises(ValueError, match="naive"):
+        store.detections(since=datetime(2021, 6, 7))
+
+
+def test_hostile_detections_are_kept_and_still_deduplicated(store: Store) -> None:
+    """Paths and names come from hosts: longer than an index entry, NUL, markup, escapes."""
+    sweep_id = store.begin_sweep("inv.yml", "", [], [], {})
+    long_path = "/home/a/" + "đường-dẫn/" * 2000 + "payload.exe"
+    detections = [_detection(text, f"/tmp/{text}", T0) for text in HOSTILE]
+    detections.append(_detection("Win.Trojan.Agent", long_path, T0))
+
+    assert store.record_detections(sweep_id, "h", "u", detections) == len(HOSTILE) + 1
+    assert store.record_detections(sweep_id, "h", "u", detections) == 0
+    stored = store.detections()
+    assert sorted(d.name for d in stored) == sorted(_without_nul(d.name) for d in detections)
+    assert long_path in [d.path for d in stored]
+
+
+def test_detections_need_a_recorded_sweep(store: Store) -> None:
+    with pytest.raises(SweepNotFound, match="no sweep 'nope'"):
+        store.record_detections("nope", "h", "u", [_detection("X", "/x", T0)])
+    with pytest.raises(SweepNotFound):
+        store.record_detections("nope", "h", "u", [])
+    sweep_id = store.begin_sweep("inv.yml", "", [], [], {})
+    with pytest.raises(ValueError, match="naive"):
+        store.record_detections(sweep_id, "h", "u", [_detection("X", "/x", datetime(2021, 6, 8))])
+
+
+def test_workers_recording_the_same_detections_store_each_once(db_url: str) -> None:
+    """Greenlets on two stores (two jump hosts sharing a database) race on the same rows."""
+    detections = [_detection("X", f"/tmp/{i}", T0 + timedelta(minutes=i)) for i in range(40)]
+    with Store(db_url) as one, Store(db_url) as two:
+        sweep_id = one.begin_sweep("inv.yml", "", [], [("h", "u")], {})
+        pool = gevent.pool.Pool(8)
+        jobs = [
+            pool.spawn(store.record_detections, sweep_id, "h", "u", detections[i::3])
+            for store in (one, two)
+            for i in range(3)
+        ] + [pool.spawn(one.record_detections, sweep_id, "h", "u", detections)]
+        pool.join(raise_error=True)
+
+        assert sum(job.value for job in jobs) == 40
+        assert len(one.detections()) == 40
