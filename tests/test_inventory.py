@@ -405,12 +405,13 @@ def test_describe_counts_hosts_per_unit() -> None:
 
 def test_load_model_reports_nested_problems_with_hints(tmp_path: Path) -> None:
     file = tmp_path / "policy.yml"
-    file.write_text("av:\n  max_signature_age_days: -1\n  realtime: true\npatchs: {}\n")
+    file.write_text("av:\n  max_signature_age_days: -1\n  max_signature_days: 3\npatchs: {}\n")
     with pytest.raises(InputError) as caught:
         load_model(file, Policy)
     assert [str(p) for p in caught.value.problems] == [
         f"{file}:2: av.max_signature_age_days: expected a number greater than 0; got -1",
-        f"{file}:3: av.realtime: unknown key 'realtime' (did you mean 'require_realtime'?)",
+        f"{file}:3: av.max_signature_days: unknown key 'max_signature_days' "
+        "(did you mean 'max_signature_age_days'?)",
         f"{file}:4: patchs: unknown key 'patchs' (did you mean 'patches'?)",
     ]
 
