@@ -1,7 +1,8 @@
 """`av`: an antivirus is installed, running, and its signatures are fresh (SPEC §3).
 
 On Linux ClamAV is read closely (packages, clamd, database age); other products are
-recognised by their process names from `data/linux_av.yml`. The database age comes from
+recognised by their process names from `data/linux_av.yml`. Windows hosts are judged in
+`checks/windows/av.py` (Defender, Security Center, services). The database age comes from
 the best source the host offers, in order: the build time in a .cvd/.cld header, the last
 successful update in freshclam's log, the newest database file's modification time.
 """
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from checks.base import Check, Context, HostFacts, Sections, clean, load_data
+from checks.windows import av as windows
 from raquet.models import Finding, Host, OsName, Severity
 from raquet.policy import Policy
 
@@ -112,14 +114,16 @@ def parse_cvd_header(header: str) -> datetime | None:
         return None
 
 
-class AvCheck(Check[AvState]):
+class AvCheck(Check[AvState | windows.WindowsAvState]):
     name = "av"
     title = "Antivirus"
 
     def snippet(self, os: OsName, policy: Policy) -> str | None:
-        return LINUX if os == "linux" else None
+        return LINUX if os == "linux" else windows.snippet()
 
-    def parse(self, sections: Sections, facts: HostFacts) -> AvState:
+    def parse(self, sections: Sections, facts: HostFacts) -> AvState | windows.WindowsAvState:
+        if facts.windows:
+            return windows.parse(sections, facts)
         state = AvState(processes={clean(p, 64) for p in sections.lines("av.procs")})
         for line in sections.lines("av.clamav"):
             kind, _, rest = line.partition(" ")
@@ -150,7 +154,11 @@ class AvCheck(Check[AvState]):
             state.freshclam_updates.append(local.replace(tzinfo=facts.tz))
         return state
 
-    def evaluate(self, state: AvState, host: Host, facts: HostFacts, ctx: Context) -> Finding:
+    def evaluate(
+        self, state: AvState | windows.WindowsAvState, host: Host, facts: HostFacts, ctx: Context
+    ) -> Finding:
+        if isinstance(state, windows.WindowsAvState):
+            return windows.evaluate(state, facts, ctx)
         running = [p for p in products() if any(proc in state.processes for proc in p.processes)]
         clamd = "clamd" in state.processes or state.units.get("clamav-daemon") == "active"
         signed_at, source = state.signature_time()

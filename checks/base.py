@@ -46,9 +46,15 @@ class HostFacts(BaseModel):
     os_like: list[str] = Field(default_factory=list)
     os_version: str = ""
     os_name: str = ""
+    variant_id: str = ""
     now: datetime = Field(default_factory=lambda: datetime.now(UTC))
     utc_offset_minutes: int = 0
     zone: str = ""
+
+    @property
+    def windows(self) -> bool:
+        """Gathered by the PowerShell script (`windows`, `windows-server`, `windows-enterprise`)."""
+        return self.os_id.startswith("windows")
 
     @property
     def tz(self) -> tzinfo:
@@ -69,6 +75,7 @@ class HostFacts(BaseModel):
             os_like=release.get("ID_LIKE", "").split(),
             os_version=release.get("VERSION_ID", ""),
             os_name=clean(release.get("PRETTY_NAME", ""), 120),
+            variant_id=release.get("VARIANT_ID", ""),
         )
         zone = sections.lines("host.zone")
         if zone:
@@ -145,6 +152,9 @@ class Check(ABC, Generic[StateT]):
         exit_status = sections.get(f"{self.name}.__exit", "0").strip()
         if exit_status in ("124", "137"):
             return Outcome(self.error("the check timed out on the host"))
+        if exit_status.startswith("error:"):  # the PowerShell scriptblock threw
+            reason = clean(exit_status.removeprefix("error:").strip())
+            return Outcome(self.error(f"the check failed on the host: {reason}"))
         if f"{self.name}.__exit" not in sections:
             return Outcome(
                 self.error("the check produced no result (output truncated or the script was cut)")

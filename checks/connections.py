@@ -4,6 +4,8 @@ Sockets come from `ss` with their owning process: established and half-open TCP
 (SYN-SENT is an attempted connection) and connected UDP. `/etc/hosts` entries are
 matched too, by address and by name, since malware pins its C2 domains there. Matching
 uses the indexed IndicatorSet of every imported feed (a domain matches its subdomains).
+Windows hosts send `Get-NetTCPConnection` (or `netstat -ano`), the DNS client cache and
+the hosts file (`checks/windows/connections.py`), matched here the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from checks.base import Check, Context, HostFacts, Indicators, Sections, clean
+from checks.windows import connections as windows
+from checks.windows.common import load, strings
 from raquet.models import Finding, Host, OsName
 from raquet.policy import Policy
 
@@ -53,6 +57,30 @@ class ConnectionsState(BaseModel):
     ss_available: bool = True
     sockets: list[Socket] = Field(default_factory=list)
     hosts: list[HostsEntry] = Field(default_factory=list)
+
+
+class WindowsConnectionsState(ConnectionsState):
+    """Windows adds the DNS client cache, and says which table the connections came from."""
+
+    dns: list[windows.DnsRecord] = Field(default_factory=list)
+    tcp_source: str = "Get-NetTCPConnection"
+    errors: dict[str, str] = Field(default_factory=dict)
+
+
+def parse_windows(sections: Sections) -> WindowsConnectionsState:
+    data = load(sections, "connections")
+    errors = {
+        key.removesuffix("Error"): clean(str(data[key]), 300)
+        for key in ("TcpError", "DnsCacheError", "HostsError")
+        if isinstance(data.get(key), str)
+    }
+    return WindowsConnectionsState(
+        sockets=[Socket(**row) for row in windows.tcp_rows(data)],
+        hosts=parse_hosts(strings(data.get("Hosts"), 1024)),
+        dns=windows.dns_records(data),
+        tcp_source="Get-NetTCPConnection" if "Tcp" in data else "netstat -ano",
+        errors=errors,
+    )
 
 
 def split_endpoint(text: str) -> tuple[str, int | None]:
@@ -163,9 +191,11 @@ class ConnectionsCheck(Check[ConnectionsState]):
     title = "Connections"
 
     def snippet(self, os: OsName, policy: Policy) -> str | None:
-        return LINUX if os == "linux" else None
+        return LINUX if os == "linux" else windows.SNIPPET
 
     def parse(self, sections: Sections, facts: HostFacts) -> ConnectionsState:
+        if facts.windows:
+            return parse_windows(sections)
         lines = sections.lines("connections.ss")
         return ConnectionsState(
             ss_available=lines != ["__missing__"],
@@ -186,6 +216,11 @@ class ConnectionsCheck(Check[ConnectionsState]):
             "sockets": len(state.sockets),
             "hosts_entries": len(state.hosts),
         }
+        if isinstance(state, WindowsConnectionsState):
+            matches += windows.dns_matches(state.dns, ctx.indicators)[: MAX_MATCHES - len(matches)]
+            evidence.update(
+                dns_entries=len(state.dns), tcp_source=state.tcp_source, errors=state.errors
+            )
         if not matches:
             return Finding(
                 check=self.name,
@@ -202,8 +237,12 @@ class ConnectionsCheck(Check[ConnectionsState]):
                 f"{len(live)} connection(s) to malicious addresses "
                 f"({first['process'] or 'unknown process'} -> {first['remote']})"
             )
-        if len(live) < len(matches):
-            parts.append(f"{len(matches) - len(live)} malicious hosts-file entr(y/ies)")
+        pinned = sum(1 for m in matches if m["source"] == "hosts_file")
+        if pinned:
+            parts.append(f"{pinned} malicious hosts-file entr(y/ies)")
+        cached = sum(1 for m in matches if m["source"] == "dns_cache")
+        if cached:
+            parts.append(f"{cached} malicious name(s) in the DNS cache")
         return Finding(
             check=self.name,
             status="fail",

@@ -5,7 +5,8 @@ clamscan logs (`PATH: NAME FOUND` dated by the scan's `Start Date`), and clamd's
 where it logs to systemd — in the host's local time zone, read from the host. Each
 detection keeps its own timestamp and is stored once however many sweeps see it, so
 reports can count detections per week. An on-demand `clamscan` of the policy's paths is
-optional and bounded in time.
+optional and bounded in time. On Windows the source is Microsoft Defender's detection
+history (`checks/windows/infections.py`), judged here the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from checks.base import Check, Context, HostFacts, Sections, clean
+from checks.windows import infections as windows
 from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
 
@@ -60,6 +62,7 @@ class InfectionsState(BaseModel):
     detections: list[Detection] = Field(default_factory=list)
     logs_read: list[str] = Field(default_factory=list)
     scan: dict[str, Any] | None = None
+    unavailable: str | None = None
 
 
 def _found(text: str) -> tuple[str, str] | None:
@@ -150,9 +153,14 @@ class InfectionsCheck(Check[InfectionsState]):
     title = "Infections"
 
     def snippet(self, os: OsName, policy: Policy) -> str | None:
-        return linux_snippet(policy) if os == "linux" else None
+        return linux_snippet(policy) if os == "linux" else windows.SNIPPET
 
     def parse(self, sections: Sections, facts: HostFacts) -> InfectionsState:
+        if facts.windows:
+            found, sources, unavailable = windows.parse(sections)
+            unique = {(d.detected_at, d.path, d.name): d for d in found}
+            ordered = sorted(unique.values(), key=lambda d: d.detected_at)
+            return InfectionsState(detections=ordered, logs_read=sources, unavailable=unavailable)
         logged, files = parse_logs(sections.lines("infections.logs"), facts.tz)
         found = logged + parse_journal(sections.lines("infections.journal"))
         scan = None
@@ -179,6 +187,7 @@ class InfectionsCheck(Check[InfectionsState]):
                     "path": d.path,
                     "detected_at": d.detected_at.astimezone(facts.tz).isoformat(),
                     "source": d.source,
+                    **({"action": d.action} if d.action else {}),
                 }
                 for d in recent[-MAX_EVIDENCE:]
             ],
@@ -188,6 +197,8 @@ class InfectionsCheck(Check[InfectionsState]):
             "logs_read": state.logs_read,
             "scan": state.scan,
         }
+        if state.unavailable:
+            evidence["unavailable"] = state.unavailable
         if not state.logs_read and state.scan is None and not state.detections:
             return Finding(
                 check=self.name,

@@ -4,6 +4,8 @@ Pending updates come from the package manager's own simulation against the lists
 host already has (`apt-get -s dist-upgrade`, `dnf --cacheonly`): a sweep never refreshes
 or changes anything. An update is a security update when the suite offering it says so
 (Debian's `Debian-Security` label, Ubuntu's `*-security` pocket, dnf's security advisories).
+Windows hosts are judged in `checks/windows/patches.py`; end-of-life dates for both are in
+`data/eol.yml`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from checks.base import Check, Context, HostFacts, Sections, clean, load_data
+from checks.windows import patches as windows
 from raquet.models import Finding, Host, OsName, Severity
 from raquet.policy import Policy
 
@@ -131,14 +134,16 @@ def parse_dnf(security_lines: list[str], update_lines: list[str]) -> list[Update
     return updates
 
 
-class PatchesCheck(Check[PatchState]):
+class PatchesCheck(Check[PatchState | windows.WindowsPatchState]):
     name = "patches"
     title = "Patches"
 
     def snippet(self, os: OsName, policy: Policy) -> str | None:
-        return LINUX if os == "linux" else None
+        return LINUX if os == "linux" else windows.SNIPPET
 
-    def parse(self, sections: Sections, facts: HostFacts) -> PatchState:
+    def parse(self, sections: Sections, facts: HostFacts) -> PatchState | windows.WindowsPatchState:
+        if facts.windows:
+            return windows.parse(sections, facts)
         state = PatchState()
         if "patches.apt" in sections:
             state.manager = "apt"
@@ -156,7 +161,15 @@ class PatchesCheck(Check[PatchState]):
         state.reboot_packages = [clean(p, 128) for p in reboot[1:50]]
         return state
 
-    def evaluate(self, state: PatchState, host: Host, facts: HostFacts, ctx: Context) -> Finding:
+    def evaluate(
+        self,
+        state: PatchState | windows.WindowsPatchState,
+        host: Host,
+        facts: HostFacts,
+        ctx: Context,
+    ) -> Finding:
+        if isinstance(state, windows.WindowsPatchState):
+            return windows.evaluate(state, facts, ctx, end_of_life(facts))
         eol = end_of_life(facts)
         is_eol = eol is not None and facts.now.date() > eol
         security = state.security

@@ -3,7 +3,8 @@
 Installed packages come from the package database itself (dpkg or rpm), matched against
 the policy's denylist by name glob or regex and, where a rule says so, by version range
 compared the way the package manager compares versions. In allowlist mode every package
-the allowlist does not name is reported instead.
+the allowlist does not name is reported instead. Windows hosts (Uninstall keys,
+activation, activator traces) are judged in `checks/windows/software.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from checks.base import Check, Context, HostFacts, Sections, clean
+from checks.windows import software as windows
 from raquet.models import Finding, Host, OsName, Severity
 from raquet.policy import Policy, SoftwareRule
 
@@ -49,14 +51,18 @@ def _banned(
     )
 
 
-class SoftwareCheck(Check[SoftwareState]):
+class SoftwareCheck(Check[SoftwareState | windows.WindowsSoftwareState]):
     name = "software"
     title = "Software"
 
     def snippet(self, os: OsName, policy: Policy) -> str | None:
-        return LINUX if os == "linux" else None
+        return LINUX if os == "linux" else windows.snippet()
 
-    def parse(self, sections: Sections, facts: HostFacts) -> SoftwareState:
+    def parse(
+        self, sections: Sections, facts: HostFacts
+    ) -> SoftwareState | windows.WindowsSoftwareState:
+        if facts.windows:
+            return windows.parse(sections, facts)
         for manager in ("dpkg", "rpm"):
             if f"software.{manager}" in sections:
                 packages = []
@@ -66,7 +72,15 @@ class SoftwareCheck(Check[SoftwareState]):
                 return SoftwareState(manager=manager, packages=packages)
         return SoftwareState()
 
-    def evaluate(self, state: SoftwareState, host: Host, facts: HostFacts, ctx: Context) -> Finding:
+    def evaluate(
+        self,
+        state: SoftwareState | windows.WindowsSoftwareState,
+        host: Host,
+        facts: HostFacts,
+        ctx: Context,
+    ) -> Finding:
+        if isinstance(state, windows.WindowsSoftwareState):
+            return windows.evaluate(state, facts, ctx)
         if state.manager is None:
             return self.error("no package database (dpkg or rpm) on the host")
         policy = ctx.policy.software

@@ -21,16 +21,18 @@ from raquet.policy import load_policy
 selected = select([n for n in os.environ.get("RAQUET_CHECKS", "").split(",") if n])
 policy = load_policy(Path(os.environ["RAQUET_POLICY"]) if os.environ.get("RAQUET_POLICY") else None)
 names = [c.name for c in selected]
+target_os = host.data.get("os") or "linux"
 sections = host.get_fact(
     ComplianceState,
     checks=names,
     timeout=int(os.environ.get("RAQUET_TIMEOUT", "120")),
     policy=policy,
+    os=target_os,
 )
 target = Host(
     name=host.name.lstrip("@").replace("/", "-") or "host",
-    address=host.data.get("ssh_hostname") or "127.0.0.1",
-    os=host.data.get("os") or "linux",
+    address=host.data.get("ssh_hostname") or host.data.get("winrm_hostname") or "127.0.0.1",
+    os=target_os,
     role=host.data.get("role") or "server",
     unit=host.data.get("unit") or (host.groups[0] if host.groups else ""),
 )

@@ -168,7 +168,8 @@ def sweep(
     insecure_no_host_key_check: Annotated[
         bool,
         typer.Option(
-            "--insecure-no-host-key-check", help="Do NOT verify SSH host keys (dangerous)."
+            "--insecure-no-host-key-check",
+            help="Do NOT verify SSH host keys nor WinRM HTTPS certificates (dangerous).",
         ),
     ] = False,
     db: DbOpt = None,
@@ -188,8 +189,8 @@ def sweep(
         raise fail_usage(str(exc.args[0])) from None
     if insecure_no_host_key_check:
         err.print(
-            "[bold red]WARNING: SSH host keys are NOT verified: anyone on the path can impersonate "
-            "these hosts and read what the sweep sends.[/bold red]"
+            "[bold red]WARNING: SSH host keys and WinRM certificates are NOT verified: anyone on "
+            "the path can impersonate these hosts and read what the sweep sends.[/bold red]"
         )
     options = SweepOptions(
         checks=selected,

@@ -14,8 +14,13 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from univers.version_range import DebianVersionRange, RpmVersionRange, VersionRange
-from univers.versions import DebianVersion, RpmVersion, Version
+from univers.version_range import (
+    DebianVersionRange,
+    GenericVersionRange,
+    RpmVersionRange,
+    VersionRange,
+)
+from univers.versions import DebianVersion, RpmVersion, SemverVersion, Version
 
 from raquet.models import OsName, Severity
 
@@ -35,6 +40,7 @@ class PatchPolicy(_Section):
 
 
 ALL_OS: tuple[OsName, ...] = ("linux", "windows")
+Flavour = Literal["deb", "rpm", "windows"]
 
 
 class SoftwareRule(_Section):
@@ -78,8 +84,9 @@ class SoftwareRule(_Section):
                 ) from None
         return value
 
-    def matches(self, package: str, version: str, flavour: Literal["deb", "rpm"]) -> bool:
-        """Case-insensitive name match, then the version range in the package manager's ordering."""
+    def matches(self, package: str, version: str, flavour: Flavour) -> bool:
+        """Case-insensitive name match, then the version range in the package manager's ordering
+        (`windows`: dotted numbers as DisplayVersion writes them, compared numerically)."""
         if self.regex is not None:
             if not re.search(self.regex, package, re.IGNORECASE):
                 return False
@@ -93,14 +100,26 @@ class SoftwareRule(_Section):
             return False
 
 
-def _range_for(spec: str, flavour: Literal["deb", "rpm"]) -> VersionRange:
+_RANGES: dict[str, type[VersionRange]] = {
+    "deb": DebianVersionRange,
+    "rpm": RpmVersionRange,
+    "windows": GenericVersionRange,
+}
+_VERSIONS: dict[str, type[Version]] = {
+    "deb": DebianVersion,
+    "rpm": RpmVersion,
+    "windows": SemverVersion,
+}
+
+
+def _range_for(spec: str, flavour: Flavour) -> VersionRange:
     constraints = "|".join(part.strip() for part in spec.split(",") if part.strip())
-    cls = DebianVersionRange if flavour == "deb" else RpmVersionRange
-    return cls.from_string(f"vers:{flavour}/{constraints}")
+    cls = _RANGES[flavour]
+    return cls.from_string(f"vers:{cls.scheme}/{constraints}")
 
 
-def _version(text: str, flavour: Literal["deb", "rpm"]) -> Version:
-    return DebianVersion(text) if flavour == "deb" else RpmVersion(text)
+def _version(text: str, flavour: Flavour) -> Version:
+    return _VERSIONS[flavour](text)
 
 
 def _rule(name: str, reason: str, category: str, **extra: object) -> SoftwareRule:
@@ -146,6 +165,9 @@ class SoftwarePolicy(_Section):
     denylist: list[SoftwareRule] = Field(default_factory=lambda: list(DEFAULT_DENYLIST))
     extra_denylist: list[SoftwareRule] = Field(default_factory=list)
     allowlist: list[str] = Field(default_factory=list)
+    approved_kms_hosts: list[str] = Field(default_factory=list)
+    """The agency's own KMS hosts (name or address, optionally `:port`); any other KMS host set
+    on a Windows client is reported as an activator trace."""
 
     @cached_property
     def rules(self) -> list[SoftwareRule]:

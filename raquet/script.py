@@ -4,7 +4,8 @@ The script brackets every check in a marker line carrying a per-run random nonce
 each check under `timeout` so one hung command costs one finding rather than the host,
 bounds the output with `head -c`, and sends it base64-encoded: whatever bytes the host
 produces (non-UTF-8, control characters, fake markers) arrive intact and cannot be
-mistaken for the script's own structure.
+mistaken for the script's own structure. Windows hosts get the PowerShell counterpart
+from `raquet.powershell`, split back into the same section names.
 """
 
 from __future__ import annotations
