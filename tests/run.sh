@@ -8,10 +8,12 @@ if [ "$(id -u)" -ne 0 ]; then exec sudo -E bash "$0" "$@"; fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  debootstrap openssh-client iproute2 util-linux postgresql ca-certificates >/dev/null
+  debootstrap openssh-client iproute2 util-linux postgresql ca-certificates \
+  chromium chromium-driver poppler-utils fonts-liberation2 \
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[dev]'
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy raquet checks
+.venv/bin/mypy raquet checks reports
 exec .venv/bin/pytest "$@"

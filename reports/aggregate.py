@@ -1,0 +1,317 @@
+"""The figures of a report, computed from what `collect` read.
+
+Counting rules (printed in every report's notes, keep them in step):
+- detections: each stored detection once, in the ISO week (province zone) of its own
+  `detected_at`; infected machines: distinct hosts with at least one; malware types:
+  distinct names as the antivirus reported them (vendors name one family differently).
+- hosts in scope: the planned hosts of the unit's sweep; compliant: swept and no check
+  failed or errored (`HostResult.compliant`).
+- cleaned (campaign form "số máy đã xử lý"), until remediation records exist (issue 5):
+  a host whose `infections` check passes in its unit's sweep of the week, and that was
+  infected earlier in the period (this ISO week and the one before): a detection dated
+  in the period, or recorded by a sweep of the period, before that passing sweep.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Container, Iterable
+from datetime import datetime
+
+from raquet.store import StoredDetection
+from reports.change import Change
+from reports.collect import TREND_WEEKS, Collected, UnitSweep
+from reports.formatting import Lang
+from reports.model import (
+    CleanedHost,
+    ConnectionRow,
+    DetectionRow,
+    FailingFinding,
+    InfectedHost,
+    MalwareRow,
+    Metrics,
+    Report,
+    SweepRef,
+    Totals,
+    UnitRow,
+    UnsweptHost,
+    WeekPoint,
+)
+from reports.text import clean_json
+from reports.weeks import IsoWeek
+
+HostKey = tuple[str, str]  # (unit, host)
+
+
+def _weeks(data: Collected) -> list[IsoWeek]:
+    """The weeks of the trend, oldest first; the last one is the reported week."""
+    return [data.week.shifted(offset - TREND_WEEKS + 1) for offset in range(TREND_WEEKS)]
+
+
+def _by_week(data: Collected) -> list[list[StoredDetection]]:
+    """Detections in one bucket per week of `_weeks`."""
+    weeks = _weeks(data)
+    starts = [week.start(data.zone) for week in weeks]
+    end = data.week.end(data.zone)
+    buckets: list[list[StoredDetection]] = [[] for _ in weeks]
+    for detection in data.detections:
+        index = bisect_right(starts, detection.detected_at) - 1
+        if index >= 0 and detection.detected_at < end:
+            buckets[index].append(detection)
+    return buckets
+
+
+def _hosts(detections: Iterable[StoredDetection]) -> set[HostKey]:
+    return {(d.unit, d.host) for d in detections}
+
+
+def _metrics(this: list[StoredDetection], last: list[StoredDetection]) -> Metrics:
+    return Metrics(
+        detections=Change(current=len(this), previous=len(last)),
+        infected=Change(current=len(_hosts(this)), previous=len(_hosts(last))),
+        malware=Change(current=len({d.name for d in this}), previous=len({d.name for d in last})),
+    )
+
+
+def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
+    """Most first, ties by name, so the same data always gives the same order."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _cleaned(data: Collected) -> dict[HostKey, CleanedHost]:
+    """Hosts verified clean this week after an infection in the period (module docstring)."""
+    period_start = data.week.shifted(-1).start(data.zone)
+    period_sweeps = {info.id for info in data.period_sweeps}
+    infected_at: dict[HostKey, list[datetime]] = defaultdict(list)
+    for d in data.detections:
+        if d.detected_at >= period_start or d.first_sweep_id in period_sweeps:
+            infected_at[(d.unit, d.host)].append(d.detected_at)
+    cleaned = {}
+    for unit, part in data.current.items():
+        for host in part.hosts:
+            verified = host.started_at or part.sweep.started_at
+            passing = any(f.check == "infections" and f.status == "pass" for f in host.findings)
+            before = [seen for seen in infected_at[(unit, host.name)] if seen < verified]
+            if host.status == "swept" and passing and before:
+                cleaned[(unit, host.name)] = CleanedHost(
+                    unit=unit,
+                    host=host.name,
+                    last_infected=max(before),
+                    verified_at=verified,
+                    sweep_id=part.sweep.id,
+                )
+    return dict(sorted(cleaned.items()))
+
+
+def _unit_row(
+    unit: str,
+    name: str,
+    part: UnitSweep | None,
+    this: list[StoredDetection],
+    last: list[StoredDetection],
+    cleaned: int,
+) -> UnitRow:
+    top = _ranked(Counter(d.name for d in this))[:1]
+    hosts = part.hosts if part else []
+    swept = sum(1 for h in hosts if h.status == "swept")
+    planned = len(part.planned) if part else 0
+    return UnitRow(
+        unit=unit,
+        name=name,
+        sweep_id=part.sweep.id if part else None,
+        in_scope=planned,
+        swept=swept,
+        not_swept=planned - swept,
+        compliant=sum(1 for h in hosts if h.compliant),
+        infected=len(_hosts(this)),
+        detections=Change(current=len(this), previous=len(last)),
+        malware=len({d.name for d in this}),
+        top_malware=top[0][0] if top else None,
+        top_malware_count=top[0][1] if top else 0,
+        cleaned=cleaned,
+    )
+
+
+def _infected_hosts(
+    this: list[StoredDetection], names: dict[str, str], cleaned: Container[HostKey]
+) -> list[InfectedHost]:
+    grouped: dict[HostKey, list[StoredDetection]] = defaultdict(list)
+    for d in this:
+        grouped[(d.unit, d.host)].append(d)
+    rows = [
+        InfectedHost(
+            unit=unit,
+            unit_name=names.get(unit, unit),
+            host=host,
+            detections=len(found),
+            malware=[n for n, _ in _ranked(Counter(d.name for d in found))],
+            first_seen=min(d.detected_at for d in found),
+            last_seen=max(d.detected_at for d in found),
+            cleaned=(unit, host) in cleaned,
+        )
+        for (unit, host), found in grouped.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.detections, r.unit, r.host))
+
+
+def _malware(this: list[StoredDetection]) -> list[MalwareRow]:
+    hosts: dict[str, set[HostKey]] = defaultdict(set)
+    for d in this:
+        hosts[d.name].add((d.unit, d.host))
+    return [
+        MalwareRow(
+            name=name,
+            detections=count,
+            hosts=len(hosts[name]),
+            units=len({unit for unit, _ in hosts[name]}),
+        )
+        for name, count in _ranked(Counter(d.name for d in this))
+    ]
+
+
+def _connections(current: dict[str, UnitSweep]) -> list[ConnectionRow]:
+    rows = []
+    for unit, part in sorted(current.items()):
+        for host in part.hosts:
+            for finding in host.findings:
+                matches = (
+                    finding.evidence.get("matches") if finding.check == "connections" else None
+                )
+                for match in matches if isinstance(matches, list) else []:
+                    if not isinstance(match, dict):
+                        continue
+                    field = {k: "" if v is None else str(v) for k, v in match.items()}
+                    rows.append(
+                        ConnectionRow(
+                            unit=unit,
+                            host=host.name,
+                            kind=field.get("kind", ""),
+                            indicator=field.get("indicator", ""),
+                            remote=field.get("remote", ""),
+                            pid=field.get("pid", ""),
+                            process=field.get("process", ""),
+                            feed=field.get("feed", ""),
+                        )
+                    )
+    return rows
+
+
+def _failing(part: UnitSweep) -> list[FailingFinding]:
+    return [
+        FailingFinding(
+            unit=host.unit,
+            host=host.name,
+            check=f.check,
+            status=f.status,
+            severity=f.severity,
+            title=f.title,
+            evidence=f.evidence,
+        )
+        for host in part.hosts
+        for f in host.findings
+        if f.status in ("fail", "error")
+    ]
+
+
+def _unswept(unit: str, part: UnitSweep) -> list[UnsweptHost]:
+    results = {h.name: h for h in part.hosts}
+    rows = []
+    for name in part.planned:
+        host = results.get(name)
+        if host is None or host.status != "swept":
+            rows.append(
+                UnsweptHost(
+                    unit=unit,
+                    host=name,
+                    status=host.status if host else "pending",
+                    error=(host.error or "") if host else "",
+                )
+            )
+    return rows
+
+
+def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Report:
+    """The province letter of `data`, or the report of one unit of it.
+
+    Computed on the store's text as it is, then every string of the result goes through
+    `reports.text.clean` in one pass: no field can be forgotten.
+    """
+    buckets = _by_week(data)
+    this, last = buckets[-1], buckets[-2]
+    cleaned = _cleaned(data)
+    this_by_unit: dict[str, list[StoredDetection]] = defaultdict(list)
+    last_by_unit: dict[str, list[StoredDetection]] = defaultdict(list)
+    for d in this:
+        this_by_unit[d.unit].append(d)
+    for d in last:
+        last_by_unit[d.unit].append(d)
+    unit_ids = sorted(set(data.current) | set(this_by_unit) | set(last_by_unit))
+    units = [
+        _unit_row(
+            uid,
+            data.unit_names.get(uid, uid),
+            data.current.get(uid),
+            this_by_unit[uid],
+            last_by_unit[uid],
+            sum(1 for u, _ in cleaned if u == uid),
+        )
+        for uid in unit_ids
+    ]
+    most = max((u.detections.current for u in units), default=0)
+    by_sweep: dict[str, list[str]] = defaultdict(list)
+    for uid, part in data.current.items():
+        by_sweep[part.sweep.id].append(uid)
+    sweeps = {part.sweep.id: part.sweep for part in data.current.values()}
+    report = Report(
+        kind="province" if unit is None else "unit",
+        lang=lang,
+        province=data.province,
+        issuer=[line.strip() for line in data.issuer.splitlines() if line.strip()],
+        timezone=data.zone.key,
+        week=str(data.week),
+        period_start=data.week.monday,
+        period_end=data.week.sunday,
+        generated_at=now.astimezone(data.zone),
+        sweep_id=data.sweep_id,
+        sweeps=[
+            SweepRef(
+                id=s.id, started_at=s.started_at, status=s.status, units=sorted(by_sweep[s.id])
+            )
+            for s in sorted(sweeps.values(), key=lambda s: s.started_at, reverse=True)
+        ],
+        metrics=_metrics(this, last),
+        top_units=[u.name for u in units if most and u.detections.current == most],
+        top_units_detections=most,
+        units=sorted(units, key=lambda u: (-u.detections.current, u.name)),
+        totals=Totals(
+            in_scope=sum(u.in_scope for u in units),
+            swept=sum(u.swept for u in units),
+            not_swept=sum(u.not_swept for u in units),
+            compliant=sum(u.compliant for u in units),
+            cleaned=len(cleaned),
+        ),
+        malware=_malware(this),
+        trend=[
+            WeekPoint(
+                week=str(week),
+                monday=week.monday,
+                detections=len(bucket),
+                infected=len(_hosts(bucket)),
+            )
+            for week, bucket in zip(_weeks(data), buckets, strict=True)
+        ],
+        infected_hosts=_infected_hosts(this, data.unit_names, cleaned),
+        connections=_connections(data.current),
+        cleaned=list(cleaned.values()),
+    )
+    if unit is not None:
+        part = data.current[unit]
+        report.unit = next(row for row in units if row.unit == unit)
+        report.detections = [
+            DetectionRow.model_validate(d, from_attributes=True)
+            for d in sorted(this, key=lambda d: (d.detected_at, d.host, d.name))
+        ]
+        report.failing = _failing(part)
+        report.unswept = _unswept(unit, part)
+    return Report.model_validate(clean_json(report.model_dump()))

@@ -1,0 +1,182 @@
+"""What a report reads from the store, and the rules that pick it.
+
+Host figures (scope, swept, compliant, findings) come from each unit's **latest sweep
+started in the week** (`--week`), or from the one sweep asked for (`--sweep`): a unit
+swept on Monday and again on Thursday is reported as Thursday found it. Infection
+figures come from the store's detection record, each detection counted once in the ISO
+week of its own `detected_at`, whichever sweep found it.
+
+Reading a sweep means reading every host of it (`Store.sweep_result`), the dominant cost
+of a report, so sweeps are read newest first and reading stops as soon as every unit
+the inventory names has its latest sweep.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict
+
+from raquet.models import HostResult
+from raquet.store import Store, StoredDetection, SweepInfo, SweepNotFound
+from reports.weeks import IsoWeek
+
+DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
+TREND_WEEKS = 8
+
+
+class UsageError(Exception):
+    """The selection names no sweep, unit or week the store can answer for (exit code 2)."""
+
+
+class Selection(BaseModel):
+    """What the user asked for: one sweep or one week (default: this week), one unit or all."""
+
+    sweep: str | None = None
+    week: IsoWeek | None = None
+    unit: str | None = None
+
+
+class UnitSweep(BaseModel):
+    """One unit's part of the sweep read for it: its planned hosts and their results."""
+
+    sweep: SweepInfo
+    planned: list[str]
+    hosts: list[HostResult]
+
+
+class Collected(BaseModel):
+    """Everything the aggregation needs, already restricted to the selection."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    zone: ZoneInfo
+    week: IsoWeek
+    province: str
+    issuer: str
+    unit_names: dict[str, str]
+    sweep_id: str | None
+    period_sweeps: list[SweepInfo]
+    current: dict[str, UnitSweep]
+    detections: list[StoredDetection]
+
+
+def _zone(info: SweepInfo) -> ZoneInfo:
+    """The province's zone as the sweep's inventory gave it (sweeps from before it was
+    recorded fall back to Vietnam's)."""
+    name = str(info.options.get("timezone") or DEFAULT_ZONE)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"sweep {info.id} names an unknown time zone {name!r}") from None
+
+
+def _sweeps_since(store: Store, start: datetime, unit: str | None) -> list[SweepInfo]:
+    """Sweeps started at or after `start`, newest first; history is paged until it reaches it."""
+    limit = 8
+    while True:
+        infos = store.history(unit=unit, limit=limit)
+        if len(infos) < limit or infos[-1].started_at < start:
+            return [info for info in infos if info.started_at >= start]
+        limit *= 4
+
+
+def _unit_names(sweeps: list[SweepInfo]) -> dict[str, str]:
+    """Display names from the inventories the sweeps ran with; the newest sweep wins."""
+    names: dict[str, str] = {}
+    for info in reversed(sweeps):
+        units = info.options.get("units")
+        if isinstance(units, dict):
+            names.update({str(k): str(v) for k, v in units.items()})
+    return names
+
+
+def _read_units(store: Store, info: SweepInfo, wanted: str | None) -> dict[str, UnitSweep]:
+    result = store.sweep_result(info.id)
+    planned: dict[str, list[str]] = {}
+    for host in result.hosts:
+        planned.setdefault(host.unit, []).append(host.name)
+    for name, unit in store.pending_hosts(info.id):
+        planned.setdefault(unit, []).append(name)
+    by_unit: dict[str, list[HostResult]] = {}
+    for host in result.hosts:
+        by_unit.setdefault(host.unit, []).append(host)
+    return {
+        unit: UnitSweep(sweep=info, planned=sorted(names), hosts=by_unit.get(unit, []))
+        for unit, names in planned.items()
+        if wanted is None or unit == wanted
+    }
+
+
+def _latest_per_unit(
+    store: Store, week_sweeps: list[SweepInfo], wanted: str | None
+) -> dict[str, UnitSweep]:
+    """Each unit's latest sweep of the week, reading as few sweeps as possible."""
+    expected = {wanted} if wanted else set(_unit_names(week_sweeps[:1]))
+    current: dict[str, UnitSweep] = {}
+    for info in week_sweeps:
+        for unit, part in _read_units(store, info, wanted).items():
+            current.setdefault(unit, part)
+        if expected and expected <= current.keys():
+            break
+    return current
+
+
+def _selected_sweep(store: Store, ref: str) -> SweepInfo:
+    try:
+        return store.sweep_info(store.resolve_sweep(ref))
+    except SweepNotFound as exc:
+        raise UsageError(str(exc)) from None
+
+
+def collect(store: Store, selection: Selection, now: datetime) -> Collected:
+    """Reads the sweeps and detections a report of `selection` shows; `now` picks the default week."""
+    if selection.sweep and selection.week:
+        raise UsageError("give --sweep or --week, not both")
+    chosen = _selected_sweep(store, selection.sweep) if selection.sweep else None
+    newest = store.history(unit=selection.unit, limit=1)
+    if chosen is None and not newest:
+        anything = store.history(limit=1)
+        if selection.unit and anything:
+            known = ", ".join(sorted(_unit_names(anything))) or "none named"
+            raise UsageError(f"no sweep ever included unit {selection.unit!r}; units: {known}")
+        raise UsageError(f"no sweep recorded yet in {store.url}")
+    zone = _zone(chosen or newest[0])
+    week = (
+        IsoWeek.containing(chosen.started_at, zone)
+        if chosen
+        else selection.week or IsoWeek.containing(now, zone)
+    )
+    period = _sweeps_since(store, week.shifted(-1).start(zone), selection.unit)
+    period = [info for info in period if info.started_at < week.end(zone)]
+    if chosen is not None:
+        current = _read_units(store, chosen, selection.unit)
+        if selection.unit and not current:
+            raise UsageError(f"sweep {chosen.id} did not include unit {selection.unit!r}")
+        week_sweeps = [chosen]
+    else:
+        week_sweeps = [info for info in period if info.started_at >= week.start(zone)]
+        if not week_sweeps:
+            latest = IsoWeek.containing(newest[0].started_at, zone)
+            scope = f" of unit {selection.unit!r}" if selection.unit else ""
+            raise UsageError(
+                f"no sweep{scope} started in week {week} ({zone.key}); "
+                f"the latest one is in week {latest}: try --week {latest}"
+            )
+        current = _latest_per_unit(store, week_sweeps, selection.unit)
+    detections = store.detections(
+        since=week.shifted(1 - TREND_WEEKS).start(zone), until=week.end(zone), unit=selection.unit
+    )
+    newest_read = week_sweeps[0]
+    return Collected(
+        zone=zone,
+        week=week,
+        province=newest_read.province,
+        issuer=str(newest_read.options.get("issuer") or ""),
+        unit_names=_unit_names([*week_sweeps, *period]),
+        sweep_id=chosen.id if chosen else None,
+        period_sweeps=period,
+        current=current,
+        detections=detections,
+    )

@@ -1,0 +1,126 @@
+"""`raquet report`: the weekly provincial letter or one unit's report, in any format (SPEC §6).
+
+Registered by raquet.cli (`app.command("report")(report)`); exit code 2 for anything the
+user asked that the store cannot answer (unknown sweep, unit, week), as for every other
+bad usage of raquet.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from raquet.store import Store, StoreError
+from reports.aggregate import build
+from reports.collect import Selection, UsageError, collect
+from reports.document import layout
+from reports.formats import Format, write
+from reports.formatting import Lang
+from reports.weeks import IsoWeek
+
+EXIT_USAGE = 2
+
+
+class Language(StrEnum):
+    vi = "vi"
+    en = "en"
+
+
+def write_report(
+    store: Store,
+    selection: Selection,
+    format: Format,
+    output: Path,
+    lang: Lang = "vi",
+    templates: Path | None = None,
+    now: datetime | None = None,
+) -> list[Path]:
+    """Collects, computes, lays out and writes one report; returns the files written."""
+    moment = now or datetime.now(UTC)
+    report = build(collect(store, selection, moment), selection.unit, lang, moment)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return write(format, layout(report, templates), output)
+
+
+def report(
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="html, pdf, docx, xlsx, md, csv or json.")
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="PATH",
+            help="File to write. csv: a directory (existing, or ending in /) gets one file per "
+            "table; anything else is a base name (BASE-units.csv, ...).",
+        ),
+    ],
+    sweep: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep",
+            metavar="ID",
+            help="Report on this sweep only: id, unique prefix or 'latest'.",
+        ),
+    ] = None,
+    week: Annotated[
+        str | None,
+        typer.Option(
+            "--week",
+            metavar="YYYY-Www",
+            help="ISO week in the province's time zone (default: the current week).",
+        ),
+    ] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit", metavar="ID", help="One unit's report instead of the province letter."
+        ),
+    ] = None,
+    lang: Annotated[Language, typer.Option("--lang", help="Language of the report.")] = Language.vi,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="RAQUET_DB",
+            metavar="URL",
+            help="Store URL (default: SQLite file in ~/.local/share/raquet).",
+        ),
+    ] = None,
+    templates: Annotated[
+        Path | None,
+        typer.Option(
+            "--templates",
+            metavar="DIR",
+            exists=True,
+            file_okay=False,
+            help="Directory of templates overriding the shipped ones by file name.",
+        ),
+    ] = None,
+) -> None:
+    """Write the weekly provincial letter, or one unit's report with --unit."""
+    try:
+        selection = Selection(sweep=sweep, week=IsoWeek.parse(week) if week else None, unit=unit)
+    except ValueError as exc:
+        raise _usage(f"--week: {exc}") from None
+    target = Path(output)
+    try:
+        if format is Format.csv and output.endswith(("/", os.sep)):
+            target.mkdir(parents=True, exist_ok=True)
+        with Store(db) as store:
+            written = write_report(store, selection, format, target, lang.value, templates)
+    except (UsageError, StoreError, OSError) as exc:
+        raise _usage(str(exc)) from None
+    for path in written:
+        typer.echo(f"wrote {path}", err=True)
+
+
+def _usage(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)

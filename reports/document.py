@@ -1,0 +1,69 @@
+"""A report laid out for reading in one language: letter parts, tables, dates in words.
+
+What every human-readable format shares (HTML, PDF, DOCX, Markdown, and the headings of
+XLSX and CSV); each renderer then only decides how it looks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
+from pydantic import BaseModel, ConfigDict
+
+from reports.formatting import Formatter
+from reports.labels import Labels, labels
+from reports.model import Report
+from reports.prose import Prose, prose
+from reports.tables import Table, all_tables
+from reports.templating import environment
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    report: Report
+    fmt: Formatter
+    labels: Labels
+    env: Environment
+    templates: Path | None
+    prose: Prose
+    tables: list[Table]
+    issuer: list[str]
+    date_line: str
+    period: str
+    heading: str
+    annex_ref: str
+    generated: str
+    title: str
+
+
+def layout(report: Report, templates: Path | None) -> Document:
+    """Everything a renderer needs for `report`, in the report's language."""
+    fmt = Formatter(report.lang, ZoneInfo(report.timezone))
+    L = labels(report.lang)
+    env = environment(templates, fmt, L)
+    text = prose(env, report)
+    issuer = report.issuer or [L.issuer_placeholder]
+    today = report.generated_at.date()
+    place = report.province or "……"
+    period = L.period.format(start=fmt.day(report.period_start), end=fmt.day(report.period_end))
+    subject = report.unit.name if report.unit else report.province
+    heading = L.annex_title_unit if report.unit else L.annex_title
+    return Document(
+        report=report,
+        fmt=fmt,
+        labels=L,
+        env=env,
+        templates=templates,
+        prose=text,
+        tables=all_tables(report, L),
+        issuer=issuer,
+        date_line=L.date_line.format(place=place, month=fmt.month(today), year=today.year),
+        period=period,
+        heading=heading,
+        annex_ref=L.annex_ref.format(issuer=issuer[-1]),
+        generated=L.generated.format(at=fmt.moment(report.generated_at)),
+        title=f"{heading} - {subject} - {L.week} {report.week}",
+    )

@@ -1,0 +1,124 @@
+"""XLSX: one sheet per table, numbers as numbers, the campaign form on its own sheet.
+
+Text cells are written as strings with Excel's quote prefix, so `=cmd|' /C calc'!A0`
+from a host stays text even when someone edits the cell; characters XML cannot hold
+never reach here (`reports.text.clean`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import Cell as XlCell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from reports.change import Change
+from reports.document import Document
+from reports.tables import Cell, Table
+
+_BOLD = Font(bold=True)
+_HEAD = PatternFill("solid", fgColor="E8E8E8")
+_PERCENT = '+0.00" %";-0.00" %";0.00" %"'
+_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
+
+
+def _put(cell: XlCell, value: Cell, doc: Document) -> None:
+    if isinstance(value, Change):
+        if value.percent is None:
+            _put(cell, doc.fmt.change(value), doc)
+        else:
+            cell.value = value.percent
+            cell.number_format = _PERCENT
+    elif isinstance(value, datetime):
+        cell.value = value.astimezone(doc.fmt.zone).replace(tzinfo=None)
+        cell.number_format = "dd/mm/yyyy hh:mm"
+    elif isinstance(value, date):
+        cell.value = value
+        cell.number_format = "dd/mm/yyyy"
+    elif isinstance(value, str):
+        cell.value = value
+        cell.data_type = "s"  # openpyxl would make a formula of a leading "="
+        cell.quotePrefix = True
+    else:
+        cell.value = value
+
+
+def sheet_title(title: str, taken: set[str]) -> str:
+    """Excel's rules: at most 31 characters, none of []:*?/\\, unique in the workbook."""
+    base = title.translate(_FORBIDDEN).strip()[:31] or "Sheet"
+    name, n = base, 2
+    while name.lower() in taken:
+        name = f"{base[: 31 - len(str(n)) - 1]}~{n}"
+        n += 1
+    taken.add(name.lower())
+    return name
+
+
+def _title(sheet: Worksheet, text: str, doc: Document) -> None:
+    _put(sheet["A1"], text, doc)
+    sheet["A1"].font = Font(bold=True, size=13)
+
+
+def _row(sheet: Worksheet, values: list[Cell], doc: Document, font: Font | None = None) -> int:
+    """Appends one row under the title, every cell through `_put`; returns its number."""
+    line = sheet.max_row + 1
+    for column, value in enumerate(values, 1):
+        cell = sheet.cell(line, column)
+        _put(cell, value, doc)
+        if font is not None:
+            cell.font = font
+    return line
+
+
+def _fill(sheet: Worksheet, table: Table, doc: Document) -> None:
+    _title(sheet, table.title, doc)
+    for cell in sheet[_row(sheet, list(table.columns), doc, _BOLD)]:
+        cell.fill = _HEAD
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for index, row in enumerate([*table.rows, *([table.total] if table.total else [])]):
+        strong = index in table.highlight or index == len(table.rows)
+        _row(sheet, row, doc, _BOLD if strong else None)
+    sheet.freeze_panes = "A3"
+    for column, heading in enumerate(table.columns, 1):
+        longest = max([len(heading), *(len(str(r[column - 1] or "")) for r in table.rows[:200])])
+        sheet.column_dimensions[get_column_letter(column)].width = min(max(longest, 6) + 2, 60)
+
+
+def _campaign_form(sheet: Worksheet, form: Table, doc: Document) -> None:
+    """Seed 002's appendix: "1. Thông tin chung" then "2. Thông tin số liệu"."""
+    L = doc.labels
+    _title(sheet, L.t_campaign.upper(), doc)
+    _row(sheet, [doc.period], doc)
+    _row(sheet, [f"1. {L.f_general}"], doc, _BOLD)
+    for label, answer in [
+        (L.f_organisation, " - ".join(doc.issuer)),
+        (L.f_phone, None),
+        (L.f_assessment, None),
+        (L.f_proposals, None),
+    ]:
+        _row(sheet, [f"- {label}:", answer], doc)
+    _row(sheet, [f"2. {L.f_figures}"], doc, _BOLD)
+    for cell in sheet[_row(sheet, list(form.columns), doc, _BOLD)]:
+        cell.fill = _HEAD
+    for row in form.rows:
+        _row(sheet, row, doc)
+    for letter, width in zip("ABCD", (24, 60, 12, 50), strict=True):
+        sheet.column_dimensions[letter].width = width
+
+
+def write(doc: Document, output: Path) -> list[Path]:
+    book = Workbook()
+    book.remove(book.worksheets[0])
+    taken: set[str] = set()
+    for table in doc.tables:
+        sheet = book.create_sheet(sheet_title(table.title, taken))
+        if table.key == "campaign":
+            _campaign_form(sheet, table, doc)
+        else:
+            _fill(sheet, table, doc)
+    book.save(output)
+    return [output]

@@ -1,0 +1,314 @@
+"""DOCX: an editable draft of the letter in the layout of Decree 30/2020/NĐ-CP, Phụ lục I.
+
+The clerk (văn thư) fills in the number and the day when the letter is registered, so
+both are left blank; everything else is ordinary Word text and tables they can edit.
+Page A4, margins top/bottom 20 mm, left 30 mm, right 15 mm, Times New Roman, page
+numbers centred in the top margin from page 2. The annex of tables is a landscape
+section, as the decree allows for table-heavy annexes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docx import Document as new_document
+from docx.document import Document as DocxDocument
+from docx.enum.section import WD_ORIENT, WD_SECTION
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.section import Section
+from docx.shared import Length, Mm, Pt
+from docx.table import _Cell, _Row
+from docx.text.paragraph import Paragraph as DocxParagraph
+
+from reports.change import Change
+from reports.document import Document
+from reports.prose import Paragraph
+from reports.tables import Table
+
+FONT = "Times New Roman"
+# What may follow <w:pBdr> in <w:pPr> (ECMA-376 order; Word rejects elements out of order).
+_AFTER_PBDR = (
+    "w:shd",
+    "w:tabs",
+    "w:suppressAutoHyphens",
+    "w:kinsoku",
+    "w:wordWrap",
+    "w:overflowPunct",
+    "w:topLinePunct",
+    "w:autoSpaceDE",
+    "w:autoSpaceDN",
+    "w:bidi",
+    "w:adjustRightInd",
+    "w:snapToGrid",
+    "w:spacing",
+    "w:ind",
+    "w:contextualSpacing",
+    "w:mirrorIndents",
+    "w:suppressOverlap",
+    "w:jc",
+    "w:textDirection",
+    "w:textAlignment",
+    "w:textboxTightWrap",
+    "w:outlineLvl",
+    "w:divId",
+    "w:cnfStyle",
+    "w:rPr",
+    "w:sectPr",
+    "w:pPrChange",
+)
+CENTER, JUSTIFY, RIGHT = (
+    WD_ALIGN_PARAGRAPH.CENTER,
+    WD_ALIGN_PARAGRAPH.JUSTIFY,
+    WD_ALIGN_PARAGRAPH.RIGHT,
+)
+
+
+def _base_style(docx: DocxDocument, lang: str) -> None:
+    style = docx.styles["Normal"]
+    style.font.name = FONT
+    style.font.size = Pt(14)
+    r_pr = style.element.get_or_add_rPr()
+    fonts = r_pr.find(qn("w:rFonts"))
+    assert fonts is not None  # set by font.name above
+    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
+        fonts.set(qn(attr), FONT)
+    language = OxmlElement("w:lang")
+    language.set(qn("w:val"), "vi-VN" if lang == "vi" else "en-GB")
+    r_pr.append(language)
+    style.paragraph_format.space_after = Pt(0)
+    style.paragraph_format.space_before = Pt(0)
+
+
+def _page(section: Section, landscape: bool = False) -> None:
+    width, height = (Mm(297), Mm(210)) if landscape else (Mm(210), Mm(297))
+    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = width, height
+    section.top_margin = section.bottom_margin = Mm(20)
+    section.left_margin, section.right_margin = Mm(30), Mm(15)
+    section.header_distance = Mm(10)
+
+
+def _page_numbers(docx: DocxDocument) -> None:
+    """PAGE field centred in the header; the first page has its own, empty header."""
+    section = docx.sections[0]
+    section.different_first_page_header_footer = True
+    paragraph = section.header.paragraphs[0]
+    paragraph.alignment = CENTER
+    field = OxmlElement("w:fldSimple")
+    field.set(qn("w:instr"), "PAGE")
+    run = OxmlElement("w:r")
+    text = OxmlElement("w:t")
+    text.text = "2"
+    run.append(text)
+    field.append(run)
+    paragraph._p.append(field)
+
+
+def _para(
+    container: DocxDocument | _Cell,
+    text: str = "",
+    *,
+    size: float = 14,
+    bold: bool = False,
+    italic: bool = False,
+    align: WD_ALIGN_PARAGRAPH | None = None,
+) -> DocxParagraph:
+    paragraph = container.add_paragraph()
+    if align is not None:
+        paragraph.alignment = align
+    if text:
+        run = paragraph.add_run(text)
+        run.font.size, run.bold, run.italic = Pt(size), bold, italic
+    else:  # a spacer or a rule: exactly `size` points high
+        paragraph.paragraph_format.line_spacing = Pt(size)
+    return paragraph
+
+
+def _rule(paragraph: DocxParagraph, indent_mm: float) -> None:
+    """A solid line under the paragraph, shortened by indents (the rules under the header)."""
+    paragraph.paragraph_format.left_indent = Mm(indent_mm)
+    paragraph.paragraph_format.right_indent = Mm(indent_mm)
+    paragraph.paragraph_format.space_after = Pt(8)
+    borders = OxmlElement("w:pBdr")
+    bottom = OxmlElement("w:bottom")
+    for key, value in {"w:val": "single", "w:sz": "6", "w:space": "1", "w:color": "000000"}.items():
+        bottom.set(qn(key), value)
+    borders.append(bottom)
+    paragraph._p.get_or_add_pPr().insert_element_before(borders, *_AFTER_PBDR)
+
+
+def _no_borders(table: object) -> None:
+    tbl_pr = table._tbl.tblPr  # type: ignore[attr-defined]
+    borders = OxmlElement("w:tblBorders")
+    for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
+        element = OxmlElement(f"w:{edge}")
+        element.set(qn("w:val"), "nil")
+        borders.append(element)
+    tbl_pr.insert_element_before(borders, "w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook")
+
+
+def _two_columns(docx: DocxDocument, left_mm: float, right_mm: float) -> tuple[_Cell, _Cell]:
+    """A borderless 1x2 layout table with fixed widths (Word and LibreOffice both obey)."""
+    table = docx.add_table(rows=1, cols=2)
+    _no_borders(table)
+    table.autofit = False
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    cells = table.rows[0].cells
+    for column, cell, width in zip(table.columns, cells, (left_mm, right_mm), strict=True):
+        column.width = cell.width = Mm(width)
+        cell.paragraphs[0]._p.getparent().remove(cell.paragraphs[0]._p)  # callers add their own
+    return cells[0], cells[1]
+
+
+def _header(docx: DocxDocument, doc: Document) -> None:
+    L = doc.labels
+    left, right = _two_columns(docx, 65, 100)
+    for index, line in enumerate(doc.issuer):
+        last = index == len(doc.issuer) - 1
+        _para(left, line.upper(), size=13, bold=last, align=CENTER)
+    _rule(_para(left, size=2, align=CENTER), 22)
+    _para(left, f"{L.number}        /", size=13, align=CENTER)
+    _para(left, doc.prose.subject, size=12, align=CENTER)
+    _para(right, L.motto_1, size=12, bold=True, align=CENTER)
+    _para(right, L.motto_2, size=13.5, bold=True, align=CENTER)
+    _rule(_para(right, size=2, align=CENTER), 22)
+    _para(right, size=6)
+    _para(right, doc.date_line, size=13.5, italic=True, align=CENTER)
+
+
+def _rich(docx: DocxDocument, source: Paragraph, size: float) -> DocxParagraph:
+    """A justified paragraph of prose, its bold runs kept."""
+    paragraph = docx.add_paragraph()
+    paragraph.alignment = JUSTIFY
+    for run in source.runs:
+        added = paragraph.add_run(run.text)
+        added.bold = run.bold
+        added.font.size = Pt(size)
+    return paragraph
+
+
+def _body(docx: DocxDocument, doc: Document) -> None:
+    L = doc.labels
+    recipients = doc.prose.recipients
+    _para(docx, size=8)
+    if len(recipients) == 1:
+        _para(docx, f"{L.kinh_gui} {recipients[0]}", align=CENTER)
+    else:
+        _para(docx, L.kinh_gui, align=CENTER)
+        for line in recipients:
+            _para(docx, line).paragraph_format.left_indent = Mm(45)
+    _para(docx, size=8)
+    for source in doc.prose.body:
+        paragraph = _rich(docx, source, 14)
+        paragraph.paragraph_format.first_line_indent = Mm(10)
+        paragraph.paragraph_format.space_after = Pt(6)
+        paragraph.paragraph_format.line_spacing = 1.15
+
+
+def _closing(docx: DocxDocument, doc: Document) -> None:
+    left, right = _two_columns(docx, 80, 85)
+    _para(left, size=6)
+    _para(left, doc.labels.noi_nhan, size=12, bold=True, italic=True)
+    for line in doc.prose.cc:
+        _para(left, line, size=11)
+    _para(right, size=6)
+    *titles, name = doc.prose.signature or [""]
+    for line in titles:
+        _para(right, line.upper(), size=14, bold=True, align=CENTER)
+    for _ in range(4):
+        _para(right)
+    _para(right, name, size=14, bold=True, align=CENTER)
+
+
+def _cell_text(cell: _Cell, text: str, *, bold: bool, numeric: bool) -> None:
+    paragraph = cell.paragraphs[0]
+    if numeric:
+        paragraph.alignment = RIGHT
+    run = paragraph.add_run(text)
+    run.font.size, run.bold = Pt(11), bold
+
+
+def _row_property(row: _Row, name: str) -> None:
+    """Sets a row flag: `w:tblHeader` (repeat on every page), `w:cantSplit` (keep whole)."""
+    flag = OxmlElement(name)
+    flag.set(qn("w:val"), "true")
+    row._tr.get_or_add_trPr().append(flag)
+
+
+ANNEX_WIDTH_MM = 297 - 30 - 15  # landscape A4 inside the margins
+
+
+def _widths(headings: list[str], texts: list[list[str]]) -> list[Length]:
+    """Column widths in proportion to their longest word of heading or text (capped)."""
+    longest = [
+        min(max(len(heading), *(len(row[i]) for row in texts[:200])), 40) + 4
+        for i, heading in enumerate(headings)
+    ]
+    return [Mm(ANNEX_WIDTH_MM * n / sum(longest)) for n in longest]
+
+
+def _data_table(docx: DocxDocument, table: Table, doc: Document) -> None:
+    _para(docx, size=6)
+    _para(docx, table.title, size=13, bold=True)
+    if not table.rows:
+        _para(docx, doc.labels.none, size=11, italic=True)
+        return
+    rows = [*table.rows, *([table.total] if table.total else [])]
+    texts = [[doc.fmt.cell(value) for value in row] for row in rows]
+    widths = _widths([max(c.split(), key=len, default="") for c in table.columns], texts)
+    grid = docx.add_table(rows=1, cols=len(table.columns))
+    grid.style = "Table Grid"
+    grid.autofit = False
+    for column, width in zip(grid.columns, widths, strict=True):
+        column.width = width
+    for cell, heading, width in zip(grid.rows[0].cells, table.columns, widths, strict=True):
+        cell.width = width
+        _cell_text(cell, heading, bold=True, numeric=False)
+    _row_property(grid.rows[0], "w:tblHeader")
+    for index, (values, line) in enumerate(zip(rows, texts, strict=True)):
+        strong = index in table.highlight or index == len(table.rows)
+        row = grid.add_row()
+        _row_property(row, "w:cantSplit")
+        cells = row.cells
+        for cell, value, text, width in zip(cells, values, line, widths, strict=True):
+            cell.width = width
+            _cell_text(cell, text, bold=strong, numeric=isinstance(value, int | Change))
+
+
+def _annex(docx: DocxDocument, doc: Document) -> None:
+    section = docx.add_section(WD_SECTION.NEW_PAGE)
+    section.different_first_page_header_footer = False  # numbered from its first page on
+    _page(section, landscape=True)
+    L, report = doc.labels, doc.report
+    _para(docx, L.annex, bold=True, align=CENTER)
+    _para(docx, doc.heading, bold=True, align=CENTER)
+    unit = f" - {report.unit.name}" if report.unit else ""
+    _para(docx, f"{L.week} {report.week}, {doc.period}{unit}", size=13, align=CENTER)
+    _para(docx, doc.annex_ref, size=12, italic=True, align=CENTER)
+    for table in doc.tables:
+        _data_table(docx, table, doc)
+    _para(docx, size=6)
+    _para(docx, L.notes, size=13, bold=True)
+    for source in doc.prose.notes:
+        _rich(docx, source, 11).paragraph_format.space_after = Pt(3)
+    sweeps = ", ".join(f"{s.id} ({doc.fmt.moment(s.started_at)})" for s in report.sweeps)
+    _para(docx, f"{L.sweeps}: {sweeps}. {doc.generated}", size=10)
+
+
+def write(doc: Document, output: Path) -> list[Path]:
+    docx = new_document()
+    _base_style(docx, doc.report.lang)
+    _page(docx.sections[0])
+    _page_numbers(docx)
+    docx.core_properties.title = doc.title
+    docx.core_properties.author = " ".join(doc.issuer)
+    docx.core_properties.comments = doc.generated
+    _header(docx, doc)
+    _body(docx, doc)
+    _closing(docx, doc)
+    _annex(docx, doc)
+    docx.save(str(output))
+    return [output]

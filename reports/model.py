@@ -1,0 +1,165 @@
+"""The report document: everything a renderer may show, computed once from the store.
+
+Every renderer (HTML, PDF, DOCX, XLSX, CSV, Markdown, JSON) reads only this model, so all
+formats carry the same figures. Text from hosts in it has passed `reports.text.clean`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from reports.change import Change
+from reports.formatting import Lang
+
+Kind = Literal["province", "unit"]
+
+
+class SweepRef(BaseModel):
+    """A sweep the report's host figures were read from."""
+
+    id: str
+    started_at: datetime
+    status: str
+    units: list[str]
+
+
+class UnitRow(BaseModel):
+    """One unit's week: scope and compliance from its latest sweep, infections from detections."""
+
+    unit: str
+    name: str
+    sweep_id: str | None = None
+    in_scope: int = 0
+    swept: int = 0
+    not_swept: int = 0
+    compliant: int = 0
+    infected: int = 0
+    detections: Change = Change(current=0, previous=0)
+    malware: int = 0
+    top_malware: str | None = None
+    top_malware_count: int = 0
+    cleaned: int = 0
+
+
+class Totals(BaseModel):
+    """Province (or unit) totals of the same figures; hosts are counted once."""
+
+    in_scope: int = 0
+    swept: int = 0
+    not_swept: int = 0
+    compliant: int = 0
+    cleaned: int = 0
+
+
+class Metrics(BaseModel):
+    """The three week-over-week figures of the SOC letter (seed 000)."""
+
+    detections: Change
+    infected: Change
+    malware: Change
+
+
+class MalwareRow(BaseModel):
+    name: str
+    detections: int
+    hosts: int
+    units: int
+
+
+class WeekPoint(BaseModel):
+    week: str
+    monday: date
+    detections: int
+    infected: int
+
+
+class InfectedHost(BaseModel):
+    unit: str
+    unit_name: str
+    host: str
+    detections: int
+    malware: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    cleaned: bool
+
+
+class DetectionRow(BaseModel):
+    unit: str
+    host: str
+    name: str
+    path: str
+    detected_at: datetime
+    source: str
+    action: str | None
+
+
+class ConnectionRow(BaseModel):
+    unit: str
+    host: str
+    kind: str
+    indicator: str
+    remote: str
+    pid: str
+    process: str
+    feed: str
+
+
+class FailingFinding(BaseModel):
+    unit: str
+    host: str
+    check: str
+    status: str
+    severity: str
+    title: str
+    evidence: dict[str, Any]
+
+
+class CleanedHost(BaseModel):
+    """A host counted as cleaned (campaign form "số máy đã xử lý"), with what proves it."""
+
+    unit: str
+    host: str
+    last_infected: datetime
+    verified_at: datetime
+    sweep_id: str
+
+
+class UnsweptHost(BaseModel):
+    unit: str
+    host: str
+    status: str
+    error: str
+
+
+class Report(BaseModel):
+    """A province letter (`kind="province"`) or one unit's report (`kind="unit"`)."""
+
+    kind: Kind
+    lang: Lang
+    province: str
+    issuer: list[str]
+    timezone: str
+    week: str
+    period_start: date
+    period_end: date
+    generated_at: datetime
+    sweep_id: str | None = Field(None, description="set when one sweep was selected")
+    sweeps: list[SweepRef]
+    metrics: Metrics
+    top_units: list[str]
+    top_units_detections: int
+    units: list[UnitRow]
+    totals: Totals
+    malware: list[MalwareRow]
+    trend: list[WeekPoint]
+    infected_hosts: list[InfectedHost]
+    connections: list[ConnectionRow]
+    cleaned: list[CleanedHost]
+    unit: UnitRow | None = None
+    detections: list[DetectionRow] = Field(default_factory=list)
+    failing: list[FailingFinding] = Field(default_factory=list)
+    unswept: list[UnsweptHost] = Field(default_factory=list)

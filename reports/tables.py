@@ -1,0 +1,334 @@
+"""The report's tables, built once and laid out by every renderer.
+
+A cell keeps its type (int, Change, datetime, text) so that each format can write it its
+own way: a spreadsheet as a number, a letter as 4.505, a CSV as 4505.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+from reports.change import Change
+from reports.labels import Labels
+from reports.model import Report, UnitRow
+
+Cell = int | Change | datetime | date | str | None
+
+
+class Table(BaseModel):
+    """`key` names the CSV file and is stable across languages; `title` is for people."""
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]]
+    total: list[Cell] | None = None
+    highlight: list[int] = Field(default_factory=list, description="row indexes to stress")
+
+
+def _cells(*values: Cell) -> list[Cell]:
+    return list(values)
+
+
+def _numbered(rows: list[list[Cell]]) -> list[list[Cell]]:
+    return [[index, *row] for index, row in enumerate(rows, 1)]
+
+
+def summary(report: Report, L: Labels) -> Table:
+    m = report.metrics
+    return Table(
+        key="summary",
+        title=L.t_summary,
+        columns=[L.c_metric, L.c_this_week, L.c_last_week, L.c_change],
+        rows=[
+            [L.m_detections, m.detections.current, m.detections.previous, m.detections],
+            [L.m_infected, m.infected.current, m.infected.previous, m.infected],
+            [L.m_malware, m.malware.current, m.malware.previous, m.malware],
+        ],
+    )
+
+
+def _unit_cells(u: UnitRow) -> list[Cell]:
+    return [
+        u.name,
+        u.in_scope,
+        u.swept,
+        u.not_swept,
+        u.compliant,
+        u.infected,
+        u.detections.current,
+        u.detections.previous,
+        u.detections,
+        u.malware,
+        f"{u.top_malware} ({u.top_malware_count})" if u.top_malware else "",
+    ]
+
+
+def units(report: Report, L: Labels) -> Table:
+    t, m = report.totals, report.metrics
+    rows = report.units if report.unit is None else [report.unit]
+    return Table(
+        key="units",
+        title=L.t_units,
+        columns=[
+            L.c_no,
+            L.c_unit,
+            L.c_in_scope,
+            L.c_swept,
+            L.c_not_swept,
+            L.c_compliant,
+            L.c_infected,
+            L.c_detections,
+            L.c_last_week,
+            L.c_change,
+            L.c_malware_types,
+            L.c_top_malware,
+        ],
+        rows=_numbered([_unit_cells(u) for u in rows]),
+        total=None
+        if report.unit
+        else [
+            "",
+            L.total,
+            t.in_scope,
+            t.swept,
+            t.not_swept,
+            t.compliant,
+            m.infected.current,
+            m.detections.current,
+            m.detections.previous,
+            m.detections,
+            m.malware.current,
+            "",
+        ],
+        highlight=[i for i, u in enumerate(rows) if u.name in report.top_units],
+    )
+
+
+def malware(report: Report, L: Labels) -> Table:
+    return Table(
+        key="malware",
+        title=L.t_malware,
+        columns=[L.c_no, L.c_malware, L.c_detections, L.c_hosts, L.c_units],
+        rows=_numbered([[m.name, m.detections, m.hosts, m.units] for m in report.malware]),
+    )
+
+
+NAMES_SHOWN = 3
+
+
+def _names(names: list[str]) -> str:
+    """The most frequent names of a host; how many more there are (JSON has them all)."""
+    shown = ", ".join(names[:NAMES_SHOWN])
+    return f"{shown} (+{len(names) - NAMES_SHOWN})" if len(names) > NAMES_SHOWN else shown
+
+
+def infected(report: Report, L: Labels) -> Table:
+    return Table(
+        key="infected_hosts",
+        title=L.t_infected,
+        columns=[
+            L.c_no,
+            L.c_unit,
+            L.c_host,
+            L.c_detections,
+            L.c_malware,
+            L.c_first_seen,
+            L.c_last_seen,
+            L.c_status,
+        ],
+        rows=_numbered(
+            [
+                [
+                    h.unit_name,
+                    h.host,
+                    h.detections,
+                    _names(h.malware),
+                    h.first_seen,
+                    h.last_seen,
+                    L.yes if h.cleaned else L.no,
+                ]
+                for h in report.infected_hosts
+            ]
+        ),
+    )
+
+
+def connections(report: Report, L: Labels) -> Table:
+    names = {u.unit: u.name for u in report.units}
+    return Table(
+        key="connections",
+        title=L.t_connections,
+        columns=[
+            L.c_no,
+            L.c_unit,
+            L.c_host,
+            L.c_kind,
+            L.c_indicator,
+            L.c_remote,
+            L.c_pid,
+            L.c_process,
+            L.c_feed,
+        ],
+        rows=_numbered(
+            [
+                _cells(
+                    names.get(c.unit, c.unit),
+                    c.host,
+                    c.kind,
+                    c.indicator,
+                    c.remote,
+                    c.pid,
+                    c.process,
+                    c.feed,
+                )
+                for c in report.connections
+            ]
+        ),
+    )
+
+
+def trend(report: Report, L: Labels) -> Table:
+    return Table(
+        key="trend",
+        title=L.t_trend,
+        columns=[L.c_week, L.c_from, L.c_detections, L.c_infected],
+        rows=[[p.week, p.monday, p.detections, p.infected] for p in report.trend],
+    )
+
+
+def campaign(report: Report, L: Labels) -> Table:
+    """The figures of seed 002's form (section 2, "Thông tin số liệu"), for machines."""
+    t = report.totals
+    return Table(
+        key="campaign",
+        title=L.t_campaign,
+        columns=[L.c_no, L.c_content, L.c_count, L.c_note],
+        rows=_numbered(
+            [
+                [L.f_in_scope, t.in_scope, L.f_in_scope_note],
+                [L.f_swept, t.swept, ""],
+                [L.f_infected, report.metrics.infected.current, ""],
+                [L.f_cleaned, t.cleaned, L.f_cleaned_note],
+            ]
+        ),
+    )
+
+
+def campaign_units(report: Report, L: Labels) -> Table:
+    t = report.totals
+    rows = report.units if report.unit is None else [report.unit]
+    return Table(
+        key="campaign_units",
+        title=L.t_campaign_units,
+        columns=[L.c_no, L.c_unit, L.c_in_scope, L.c_swept, L.c_infected, L.c_cleaned],
+        rows=_numbered(
+            [[u.name, u.in_scope, u.swept, u.infected, u.cleaned] for u in rows],
+        ),
+        total=["", L.total, t.in_scope, t.swept, report.metrics.infected.current, t.cleaned],
+    )
+
+
+def failing(report: Report, L: Labels) -> Table:
+    return Table(
+        key="findings",
+        title=L.t_failing,
+        columns=[
+            L.c_no,
+            L.c_host,
+            L.c_check,
+            L.c_status,
+            L.c_severity,
+            L.c_title,
+            L.c_evidence,
+        ],
+        rows=_numbered(
+            [
+                [
+                    f.host,
+                    f.check,
+                    L.status(f.status),
+                    L.severity(f.severity),
+                    f.title,
+                    evidence_text(f.evidence),
+                ]
+                for f in report.failing
+            ]
+        ),
+    )
+
+
+def detections(report: Report, L: Labels) -> Table:
+    return Table(
+        key="detections",
+        title=L.t_detections,
+        columns=[
+            L.c_no,
+            L.c_host,
+            L.c_malware,
+            L.c_path,
+            L.c_detected_at,
+            L.c_source,
+            L.c_action,
+        ],
+        rows=_numbered(
+            [
+                [d.host, d.name, d.path, d.detected_at, d.source, d.action or ""]
+                for d in report.detections
+            ]
+        ),
+    )
+
+
+def cleaned(report: Report, L: Labels) -> Table:
+    return Table(
+        key="cleaned",
+        title=L.t_cleaned,
+        columns=[L.c_no, L.c_host, L.c_last_infected, L.c_verified_at, L.c_sweep],
+        rows=_numbered(
+            [[c.host, c.last_infected, c.verified_at, c.sweep_id[:12]] for c in report.cleaned]
+        ),
+    )
+
+
+def unswept(report: Report, L: Labels) -> Table:
+    return Table(
+        key="unswept",
+        title=L.t_unswept,
+        columns=[L.c_no, L.c_host, L.c_status, L.c_reason],
+        rows=_numbered([[h.host, L.host_status(h.status), h.error] for h in report.unswept]),
+    )
+
+
+EVIDENCE_LIMIT = 600
+
+
+def evidence_text(evidence: dict[str, object]) -> str:
+    """Evidence on one line for a table cell, cut at EVIDENCE_LIMIT (JSON has it whole)."""
+    parts = []
+    for key, value in evidence.items():
+        if isinstance(value, list):
+            shown = ", ".join(
+                "; ".join(f"{k}={v}" for k, v in item.items())
+                if isinstance(item, dict)
+                else str(item)
+                for item in value
+            )
+            parts.append(f"{key}: [{shown}]")
+        else:
+            parts.append(f"{key}: {value}")
+    text = " · ".join(parts).replace("\n", " ")
+    return text if len(text) <= EVIDENCE_LIMIT else text[: EVIDENCE_LIMIT - 1] + "…"
+
+
+def all_tables(report: Report, L: Labels) -> list[Table]:
+    """The tables in the order every format shows them."""
+    if report.unit is None:
+        builders = [summary, units, malware, infected, connections, trend]
+        builders += [campaign, campaign_units]
+    else:
+        builders = [summary, units, malware, infected, connections, failing, detections]
+        builders += [cleaned, unswept, trend, campaign]
+    return [build(report, L) for build in builders]
