@@ -62,7 +62,6 @@ from sqlalchemy.orm import (
     Session,
     mapped_column,
     relationship,
-    selectinload,
     sessionmaker,
 )
 from sqlalchemy.types import TypeDecorator
@@ -450,31 +449,41 @@ def _host_row(sweep_id: str, result: HostResult) -> HostResultRow:
     )
 
 
-def _host_result(row: HostResultRow) -> HostResult:
-    findings = [
-        {
-            "check": f.check,
-            "status": f.status,
-            "severity": f.severity,
-            "title": f.title,
-            "evidence": f.evidence,
-        }
-        for f in row.findings
-    ]
-    return HostResult.model_validate(
-        {
-            "name": row.host,
-            "unit": row.unit,
-            "os": row.os,
-            "role": row.role,
-            "address": row.address,
-            "status": row.status,
-            "error": row.error,
-            "started_at": row.started_at,
-            "finished_at": row.finished_at,
-            "findings": findings,
-        }
-    )
+_HOST_FIELDS = (
+    "name",
+    "unit",
+    "os",
+    "role",
+    "address",
+    "status",
+    "error",
+    "started_at",
+    "finished_at",
+)
+_HOST_COLUMNS = (
+    HostResultRow.id,
+    HostResultRow.host,
+    HostResultRow.unit,
+    HostResultRow.os,
+    HostResultRow.role,
+    HostResultRow.address,
+    HostResultRow.status,
+    HostResultRow.error,
+    HostResultRow.started_at,
+    HostResultRow.finished_at,
+)
+_FINDING_FIELDS = ("check", "status", "severity", "title", "evidence")
+_FINDING_COLUMNS = (
+    FindingRow.check,
+    FindingRow.status,
+    FindingRow.severity,
+    FindingRow.title,
+    FindingRow.evidence,
+)
+
+
+def _host_result(values: dict[str, Any], findings: list[dict[str, Any]]) -> HostResult:
+    return HostResult.model_validate({**values, "findings": findings})
 
 
 def _scope(
@@ -624,17 +633,26 @@ def _detection_row(
     }
 
 
-def _stored_detection(row: DetectionRow) -> StoredDetection:
-    return StoredDetection(
-        host=row.host,
-        unit=row.unit,
-        name=row.name,
-        path=row.path,
-        detected_at=row.detected_at,
-        source=row.source,
-        action=row.action,
-        first_sweep_id=row.first_sweep_id,
-    )
+_DETECTION_FIELDS = (
+    "host",
+    "unit",
+    "name",
+    "path",
+    "detected_at",
+    "source",
+    "action",
+    "first_sweep_id",
+)
+_DETECTION_COLUMNS = (
+    DetectionRow.host,
+    DetectionRow.unit,
+    DetectionRow.name,
+    DetectionRow.path,
+    DetectionRow.detected_at,
+    DetectionRow.source,
+    DetectionRow.action,
+    DetectionRow.first_sweep_id,
+)
 
 
 class Store:
@@ -763,15 +781,31 @@ class Store:
             return _info(row, _counts(session, [sweep_id])[sweep_id])
 
     def sweep_result(self, sweep_id: str) -> SweepResult:
-        """The whole sweep as the `--json` document, hosts by unit then name."""
-        query = (
-            select(HostResultRow)
+        """The whole sweep as the `--json` document, hosts by unit then name.
+
+        Read as plain rows, not ORM objects: a province's sweep is thousands of hosts and
+        tens of thousands of findings, and reports read it on every render.
+        """
+        hosts_query = select(*_HOST_COLUMNS).where(HostResultRow.sweep_id == sweep_id)
+        findings_query = (
+            select(FindingRow.host_result_id, *_FINDING_COLUMNS)
+            .join(HostResultRow, FindingRow.host_result_id == HostResultRow.id)
             .where(HostResultRow.sweep_id == sweep_id)
-            .options(selectinload(HostResultRow.findings))
+            .order_by(FindingRow.id)
         )
         with self._sessions.begin() as session:
             row = self._sweep(session, sweep_id)
-            hosts = [_host_result(h) for h in session.scalars(query)]
+            findings: dict[int, list[dict[str, Any]]] = {}
+            for host_id, *values in session.execute(findings_query).tuples():
+                findings.setdefault(host_id, []).append(
+                    dict(zip(_FINDING_FIELDS, values, strict=True))
+                )
+            hosts = [
+                _host_result(
+                    dict(zip(_HOST_FIELDS, values, strict=True)), findings.get(host_id, [])
+                )
+                for host_id, *values in session.execute(hosts_query).tuples()
+            ]
         # Sorted here, not in SQL, so the order is the same whatever the database collation.
         hosts.sort(key=lambda h: (h.unit, h.name))
         return SweepResult(
@@ -945,7 +979,7 @@ class Store:
         The half-open window lets weekly reports ask for [Monday, next Monday) without
         counting a detection at midnight twice.
         """
-        query = select(DetectionRow).order_by(DetectionRow.detected_at, DetectionRow.id)
+        query = select(*_DETECTION_COLUMNS).order_by(DetectionRow.detected_at, DetectionRow.id)
         if since is not None:
             query = query.where(DetectionRow.detected_at >= _utc(since))
         if until is not None:
@@ -955,4 +989,7 @@ class Store:
         if host is not None:
             query = query.where(DetectionRow.host == host)
         with self._sessions.begin() as session:
-            return [_stored_detection(row) for row in session.scalars(query)]
+            return [
+                StoredDetection.model_validate(dict(zip(_DETECTION_FIELDS, values, strict=True)))
+                for values in session.execute(query).tuples()
+            ]
