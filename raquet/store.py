@@ -796,7 +796,7 @@ class Store:
         with self._sessions.begin() as session:
             row = self._sweep(session, sweep_id)
             findings: dict[int, list[dict[str, Any]]] = {}
-            for host_id, *values in session.execute(findings_query).tuples():
+            for host_id, *values in session.execute(findings_query):
                 findings.setdefault(host_id, []).append(
                     dict(zip(_FINDING_FIELDS, values, strict=True))
                 )
@@ -804,7 +804,7 @@ class Store:
                 _host_result(
                     dict(zip(_HOST_FIELDS, values, strict=True)), findings.get(host_id, [])
                 )
-                for host_id, *values in session.execute(hosts_query).tuples()
+                for host_id, *values in session.execute(hosts_query)
             ]
         # Sorted here, not in SQL, so the order is the same whatever the database collation.
         hosts.sort(key=lambda h: (h.unit, h.name))
@@ -991,5 +991,5 @@ class Store:
         with self._sessions.begin() as session:
             return [
                 StoredDetection.model_validate(dict(zip(_DETECTION_FIELDS, values, strict=True)))
-                for values in session.execute(query).tuples()
+                for values in session.execute(query)
             ]
