@@ -2,8 +2,10 @@
 
 Sockets come from `ss` with their owning process: established and half-open TCP
 (SYN-SENT is an attempted connection) and connected UDP. `/etc/hosts` entries are
-matched too, by address and by name, since malware pins its C2 domains there. Matching
-uses the indexed IndicatorSet of every imported feed (a domain matches its subdomains).
+matched too, by address and by name, since malware pins its C2 domains there; an entry
+that points a name nowhere (`0.0.0.0`, `::`, loopback) blocks it, the way `raquet
+remediate` sinkholes a domain, and is not a match. Matching uses the indexed
+IndicatorSet of every imported feed (a domain matches its subdomains).
 Windows hosts send `Get-NetTCPConnection` (or `netstat -ano`), the DNS client cache and
 the hosts file (`checks/windows/connections.py`), matched here the same way.
 """
@@ -135,6 +137,14 @@ def _is_address(text: str) -> bool:
     return True
 
 
+def _sinkholed(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_unspecified or ip.is_loopback
+
+
 def _match(kind: str, hit: Any, **where: Any) -> dict[str, Any]:
     return {
         "kind": hit.kind,
@@ -170,6 +180,8 @@ def find_matches(
             )
     if hosts_file:
         for entry in state.hosts:
+            if _sinkholed(entry.address):
+                continue
             hits = indicators.match_ip(entry.address) if _is_address(entry.address) else []
             for name in entry.names:
                 hits += indicators.match_domain(name)

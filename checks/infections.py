@@ -7,12 +7,17 @@ detection keeps its own timestamp and is stored once however many sweeps see it,
 reports can count detections per week. An on-demand `clamscan` of the policy's paths is
 optional and bounded in time. On Windows the source is Microsoft Defender's detection
 history (`checks/windows/infections.py`), judged here the same way.
+
+A detection whose file `raquet remediate` has quarantined since (a record in the policy's
+`quarantine_dir`, dated by the host's clock) has been dealt with: it is listed apart, under
+`quarantined`, and does not fail the check.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -45,6 +50,10 @@ def linux_snippet(policy: Policy) -> str:
         "-u clamav-daemon -u clamav-clamonacc 2>/dev/null | grep -a ' FOUND$' | tail -n "
         f"{MAX_LINES}",
         "fi",
+        "rq infections.quarantine",
+        f"for f in {shlex.quote(rules.quarantine_dir)}/*.json; do",
+        '  [ -r "$f" ] && printf \'%s %s\\n\' "$(stat -c %Y "$f")" "$(head -c 8192 "$f" | tr -d \'\\n\')"',
+        "done 2>/dev/null",
     ]
     if rules.scan:
         paths = " ".join(shlex.quote(p) for p in rules.scan_paths)
@@ -63,6 +72,8 @@ class InfectionsState(BaseModel):
     logs_read: list[str] = Field(default_factory=list)
     scan: dict[str, Any] | None = None
     unavailable: str | None = None
+    quarantined: dict[str, datetime] = Field(default_factory=dict)
+    """Original path -> when raquet quarantined the file there."""
 
 
 def _found(text: str) -> tuple[str, str] | None:
@@ -131,6 +142,23 @@ def parse_journal(lines: list[str]) -> list[Detection]:
     return found
 
 
+def parse_quarantine(lines: list[str]) -> dict[str, datetime]:
+    """`MTIME {"original_path": …}` per quarantine record; the newest record per path wins."""
+    found: dict[str, datetime] = {}
+    for line in lines:
+        stamp, _, text = line.partition(" ")
+        try:
+            record = json.loads(text)
+        except ValueError:
+            continue
+        path = record.get("original_path") if isinstance(record, dict) else None
+        if stamp.isdigit() and isinstance(path, str):
+            when = datetime.fromtimestamp(int(stamp), UTC)
+            key = clean(path, 1024)
+            found[key] = max(when, found.get(key, when))
+    return found
+
+
 def parse_scan(lines: list[str], now: datetime) -> tuple[list[Detection], dict[str, Any]]:
     detections: list[Detection] = []
     status: dict[str, Any] = {"ran": True, "exit": None}
@@ -169,7 +197,10 @@ class InfectionsCheck(Check[InfectionsState]):
             found += scanned
         unique = {(d.detected_at, d.path, d.name): d for d in found}
         ordered = sorted(unique.values(), key=lambda d: d.detected_at)
-        return InfectionsState(detections=ordered, logs_read=files, scan=scan)
+        quarantined = parse_quarantine(sections.lines("infections.quarantine"))
+        return InfectionsState(
+            detections=ordered, logs_read=files, scan=scan, quarantined=quarantined
+        )
 
     def detections(self, state: InfectionsState) -> list[Detection]:
         return state.detections
@@ -180,6 +211,12 @@ class InfectionsCheck(Check[InfectionsState]):
         lookback = ctx.policy.infections.lookback_days
         since = facts.now - timedelta(days=lookback)
         recent = [d for d in state.detections if d.detected_at >= since]
+        dealt = [
+            d
+            for d in recent
+            if d.path in state.quarantined and state.quarantined[d.path] >= d.detected_at
+        ]
+        active = [d for d in recent if d not in dealt]
         evidence: dict[str, Any] = {
             "detections": [
                 {
@@ -189,7 +226,17 @@ class InfectionsCheck(Check[InfectionsState]):
                     "source": d.source,
                     **({"action": d.action} if d.action else {}),
                 }
-                for d in recent[-MAX_EVIDENCE:]
+                for d in active[-MAX_EVIDENCE:]
+            ],
+            "quarantined": [
+                {
+                    "name": d.name,
+                    "path": d.path,
+                    "detected_at": d.detected_at.astimezone(facts.tz).isoformat(),
+                    "source": d.source,
+                    "quarantined_at": state.quarantined[d.path].astimezone(facts.tz).isoformat(),
+                }
+                for d in dealt[-MAX_EVIDENCE:]
             ],
             "detections_in_window": len(recent),
             "detections_in_logs": len(state.detections),
@@ -215,12 +262,21 @@ class InfectionsCheck(Check[InfectionsState]):
                 title=f"No malware detected in the last {lookback:g} days",
                 evidence=evidence,
             )
-        names = sorted({d.name for d in recent})
+        if not active:
+            return Finding(
+                check=self.name,
+                status="pass",
+                severity="info",
+                title=f"{len(dealt)} malware detection(s) in the last {lookback:g} days, "
+                "all quarantined",
+                evidence=evidence,
+            )
+        names = sorted({d.name for d in active})
         return Finding(
             check=self.name,
             status="fail",
             severity="critical",
-            title=f"{len(recent)} malware detection(s) in the last {lookback:g} days "
+            title=f"{len(active)} malware detection(s) in the last {lookback:g} days "
             f"({', '.join(names[:3])})",
             evidence=evidence,
         )

@@ -32,6 +32,7 @@ from raquet.policy import load_policy
 from raquet.store import Store
 from raquet.sweep import SweepOptions, run
 from raquet.targets import require_secrets
+from remediations.command import remediate
 from reports.command import report
 
 EXIT_OK, EXIT_NONCOMPLIANT, EXIT_USAGE, EXIT_NOT_SWEPT = 0, 1, 2, 3
@@ -322,6 +323,9 @@ def history(
 
 
 app.command("report")(report)
+
+
+app.command("remediate")(remediate)
 
 
 @app.command("checks")

@@ -29,8 +29,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AvUpdatePolicy(_Section):
+    """Where `raquet remediate` refreshes signatures from; the vendor's own servers by default."""
+
+    mirror: str | None = Field(default=None, pattern=r"^https?://[^\s'\"\\]+$")
+    """ClamAV: an agency's private mirror, written as freshclam's `PrivateMirror`."""
+    share: str | None = Field(default=None, pattern=r"^/[^\x00]*$")
+    """ClamAV without internet: a directory on each host holding signature files (a mounted share)."""
+    windows_share: str | None = Field(default=None, pattern=r"^\\\\[^\x00]+$")
+    """Defender without internet: a UNC path for `Update-MpSignature -UpdateSource FileShares`."""
+
+
 class AvPolicy(_Section):
     max_signature_age_days: float = Field(default=7, gt=0)
+    update: AvUpdatePolicy = Field(default_factory=AvUpdatePolicy)
 
 
 class PatchPolicy(_Section):
@@ -195,6 +207,9 @@ class InfectionsPolicy(_Section):
     scan: bool = False
     scan_paths: list[str] = Field(default_factory=lambda: ["/home", "/tmp", "/var/tmp", "/dev/shm"])
     scan_timeout: float = Field(default=600, gt=0)
+    quarantine_dir: str = Field(default="/var/lib/raquet/quarantine", pattern=r"^/[^\x00]+$")
+    """Where `raquet remediate` moves detected files (root only); detections of files moved
+    there since are resolved."""
 
 
 class Policy(_Section):

@@ -15,5 +15,5 @@ apt-get install -y -qq --no-install-recommends \
 .venv/bin/pip install -q -e '.[dev]'
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy raquet checks reports
+.venv/bin/mypy raquet checks reports remediations
 exec .venv/bin/pytest "$@"

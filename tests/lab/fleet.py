@@ -3,7 +3,9 @@
 Each host is `ip netns` + `unshare --mount --uts --pid` over an overlay of the cached
 image layers plus an upper directory of its own (keys, scenario files). Hosts sit on a
 bridge at 198.18.N.0/24 (RFC 2544 benchmarking space) that exists only while the fleet
-runs; nothing is routed off this machine. Needs root.
+runs; nothing is routed off this machine. The far ends of the scenario's malicious
+connections live in one more namespace on the bridge (the fleet's "internet"), so a host
+sees only its own end of a connection, as it would with a real C2 server. Needs root.
 """
 
 from __future__ import annotations
@@ -28,6 +30,19 @@ from tests.lab.scenario import HostScenario, Scenario
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n"
+# what a SOC's signature share holds: today's signatures, more than the hosts have
+SHARE_MD5 = EICAR_MD5 + "8c4a7d8e0f3b9a1c2d5e6f708192a3b4:12:Raquet.Lab.Share-1\n"
+BROKEN_APT = (
+    "#!/bin/sh\necho 'E: Could not get lock /var/lib/dpkg/lock-frontend. "
+    "It is held by process 4242 (apt-get)' >&2\nexit 100\n"
+)
+NFT_FIREWALL = """table inet filter {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    tcp dport 22 accept
+  }
+}
+"""
 LISTENER = (
     "import socket,time\n"
     "s=socket.socket(socket.AF_INET6 if ':' in '{addr}' else socket.AF_INET)\n"
@@ -52,7 +67,6 @@ class LabHost:
     netns: str | None = None
     process: subprocess.Popen[bytes] | None = None
     public_key: str = ""
-    listeners: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -63,10 +77,22 @@ class Fleet:
     workdir: Path
     net: int = -1
     hosts: dict[str, LabHost] = field(default_factory=dict)
+    listeners: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    veths: list[str] = field(default_factory=list)
 
     @property
     def bridge(self) -> str:
         return f"rqlab{self.net}"
+
+    @property
+    def internet(self) -> str:
+        """The namespace holding the far ends of every scenario connection."""
+        return f"rql{self.net}-inet"
+
+    @property
+    def gateway(self) -> tuple[str, str]:
+        """The internet namespace's IPv4 and IPv6 addresses on the bridge."""
+        return f"198.18.{self.net}.2", f"fd18:{self.net:x}::2"
 
     @property
     def inventory_path(self) -> Path:
@@ -94,6 +120,7 @@ class Fleet:
         _ip("addr", "add", f"198.18.{self.net}.1/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
         try:
+            self._internet()
             for index, (unit, spec) in enumerate(self.scenario.hosts()):
                 host = LabHost(unit.id, spec, f"198.18.{self.net}.{10 + index}")
                 self.hosts[spec.name] = host
@@ -104,7 +131,7 @@ class Fleet:
                         host, ["python3", "-c", TARPIT.format(addr=host.address)]
                     )
                 elif spec.kind == "debian":
-                    self._listen(host)
+                    self._route(host)
                     self._boot(host)
             self._write_known_hosts()
             self._write_inventory()
@@ -115,16 +142,35 @@ class Fleet:
         return self
 
     def stop(self) -> None:
-        for host in self.hosts.values():
-            for process in [host.process, *host.listeners]:
-                if process and process.poll() is None:
-                    process.send_signal(signal.SIGKILL)
-                    process.wait()
+        for process in [*(h.process for h in self.hosts.values()), *self.listeners]:
+            if process and process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+        # a namespace goes away asynchronously; deleting our end of each veth pair does not
+        for veth in self.veths:
+            _ip("link", "del", veth, check=False)
         for host in self.hosts.values():
             if host.netns:
                 _ip("netns", "del", host.netns, check=False)
         if self.net >= 0:
+            _ip("netns", "del", self.internet, check=False)
             _ip("link", "del", self.bridge, check=False)
+
+    def ssh(self, name: str, command: str, timeout: float = 60) -> str:
+        """`command`'s output on lab host `name`, run as root (through sudo for another user)."""
+        host = self.hosts[name]
+        user = host.spec.user
+        if user != "root":
+            command = f"sudo -n sh -c {shlex.quote(command)}"
+        options = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+        options += ["-o", f"UserKnownHostsFile={self.known_hosts}", "-i", str(self.client_key)]
+        return subprocess.run(
+            ["ssh", "-q", *options, f"{user}@{host.address}", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        ).stdout
 
     def _plug(self, host: LabHost, index: int) -> None:
         """A network namespace with one veth on the fleet's bridge."""
@@ -132,18 +178,45 @@ class Fleet:
         veth = f"rqv{self.net}x{index}"
         _ip("netns", "add", host.netns)
         _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns)
+        self.veths.append(veth)
         _ip("link", "set", veth, "master", self.bridge, "up")
         _ip("-n", host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
+        v6 = f"fd18:{self.net:x}::{10 + index:x}/64"
+        _ip("-n", host.netns, "-6", "addr", "add", v6, "dev", "eth0", "nodad")
         _ip("-n", host.netns, "link", "set", "eth0", "up")
         _ip("-n", host.netns, "link", "set", "lo", "up")
 
-    def _listen(self, host: LabHost) -> None:
-        """The far end of each scenario connection: its address on the host's loopback, a listener on it."""
+    def _internet(self) -> None:
+        """The far end of every scenario connection: its address on the internet namespace's
+        loopback and a listener on it that accepts and holds connections."""
+        v4, v6 = self.gateway
+        _ip("netns", "add", self.internet)
+        veth = f"rqv{self.net}net"
+        _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", self.internet)
+        self.veths.append(veth)
+        _ip("link", "set", veth, "master", self.bridge, "up")
+        _ip("-n", self.internet, "addr", "add", f"{v4}/24", "dev", "eth0")
+        _ip("-n", self.internet, "-6", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
+        _ip("-n", self.internet, "link", "set", "eth0", "up")
+        _ip("-n", self.internet, "link", "set", "lo", "up")
+        ends = {(c.address, c.port) for _, h in self.scenario.hosts() for c in h.connections}
+        for address in sorted({a for a, _ in ends}):
+            if ":" in address:
+                _ip("-n", self.internet, "addr", "add", f"{address}/128", "dev", "lo", "nodad")
+            else:
+                _ip("-n", self.internet, "addr", "add", f"{address}/32", "dev", "lo")
+        for address, port in sorted(ends):
+            listener = LISTENER.format(addr=address, port=port)
+            self.listeners.append(_popen(self.internet, ["python3", "-c", listener]))
+
+    def _route(self, host: LabHost) -> None:
+        """Routes from the host to its connections' far ends, through the internet namespace."""
+        v4, v6 = self.gateway
         for conn in host.spec.connections:
-            prefix = 128 if ":" in conn.address else 32
-            _ip("-n", host.netns or "", "addr", "add", f"{conn.address}/{prefix}", "dev", "lo")
-            listener = LISTENER.format(addr=conn.address, port=conn.port)
-            host.listeners.append(_netns_popen(host, ["python3", "-c", listener]))
+            if ":" in conn.address:
+                _ip("-n", host.netns or "", "-6", "route", "add", f"{conn.address}/128", "via", v6)
+            else:
+                _ip("-n", host.netns or "", "route", "add", f"{conn.address}/32", "via", v4)
 
     def _boot(self, host: LabHost) -> None:
         """Mount the host's overlay in its own mount namespace and exec its init there."""
@@ -187,6 +260,17 @@ class Fleet:
         self.known_hosts.write_text("".join(lines))
 
     def _write_inventory(self) -> None:
+        def entry(h: HostScenario) -> dict[str, object]:
+            fields: dict[str, object] = {
+                "name": h.name,
+                "address": self.hosts[h.name].address,
+                "os": "linux",
+                "role": h.role,
+            }
+            if h.user != "root":
+                fields.update(ssh_user=h.user, sudo=True)
+            return fields
+
         document = {
             "province": self.scenario.province,
             "defaults": {
@@ -198,15 +282,7 @@ class Fleet:
                 {
                     "id": unit.id,
                     "name": unit.name,
-                    "hosts": [
-                        {
-                            "name": h.name,
-                            "address": self.hosts[h.name].address,
-                            "os": "linux",
-                            "role": h.role,
-                        }
-                        for h in unit.hosts
-                    ],
+                    "hosts": [entry(h) for h in unit.hosts],
                 }
                 for unit in self.scenario.units
             ],
@@ -241,7 +317,7 @@ def _populate(upper: Path, spec: HostScenario, client_key: Path) -> str:
     public = _keygen(upper / "etc/ssh/ssh_host_ed25519_key", spec.name)
     (upper / "etc/hostname").write_text(spec.name + "\n")
     if spec.auth == "key":
-        ssh_dir = upper / "root/.ssh"
+        ssh_dir = upper / ("root" if spec.user == "root" else f"home/{spec.user}") / ".ssh"
         ssh_dir.mkdir(parents=True, mode=0o700)
         (ssh_dir / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
         (ssh_dir / "authorized_keys").chmod(0o600)
@@ -262,6 +338,19 @@ def _populate(upper: Path, spec: HostScenario, client_key: Path) -> str:
         (upper / "etc/os-release").write_text(_os_release(spec.os_version))
     if spec.hang:
         _script(upper / "usr/local/bin/apt-get", "#!/bin/sh\nexec sleep 3600\n")
+    if spec.broken_apt:
+        _script(upper / "usr/local/bin/apt-get", BROKEN_APT)
+    if spec.signature_share:
+        share = upper / "srv/clamav-share"
+        share.mkdir(parents=True)
+        (share / "lab.hdb").write_text(SHARE_MD5)
+    for planted in spec.detections:
+        if planted.on_disk:
+            target = upper / planted.path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(EICAR)
+            stamp = (now - timedelta(days=planted.days_ago)).timestamp()
+            os.utime(target, (stamp, stamp))
     if spec.timezone:
         (upper / "etc/timezone").write_text(spec.timezone + "\n")
         (upper / "etc/localtime").symlink_to(f"/usr/share/zoneinfo/{spec.timezone}")
@@ -343,11 +432,26 @@ def _detection_logs(logdir: Path, spec: HostScenario, now: datetime) -> None:
 def _init(spec: HostScenario) -> str:
     """PID 1 of the host: start the scenario's daemons, then become sshd (which reaps orphans)."""
     lines = ["mkdir -p /run/sshd"]
+    if spec.user != "root":
+        user = shlex.quote(spec.user)
+        lines += [
+            f"useradd -m -s /bin/sh {user} 2>/dev/null",
+            f"chown -R {user}: /home/{user}",
+            f"echo {shlex.quote(spec.user + ' ALL=(ALL) NOPASSWD: ALL')} > /etc/sudoers.d/lab",
+        ]
+    if spec.firewall == "nftables":
+        lines.append(f"printf '%s' {shlex.quote(NFT_FIREWALL)} | nft -f -")
+    elif spec.firewall == "iptables":
+        lines += [
+            "rm -f /usr/sbin/nft",
+            "iptables -A INPUT -p tcp --dport 22 -j ACCEPT",
+            "ip6tables -A INPUT -p tcp --dport 22 -j ACCEPT",
+        ]
     if spec.clamav == "running":
         lines += [
             "mkdir -p /run/clamav /var/log/clamav",
             "chown -R clamav:clamav /run/clamav /var/lib/clamav /var/log/clamav",
-            "clamd || echo 'clamd failed to start' >&2",
+            "/etc/init.d/clamav-daemon start || echo 'clamd failed to start' >&2",
         ]
     if spec.other_av:
         lines += [
@@ -388,9 +492,13 @@ def _ip(*args: str, check: bool = True) -> None:
 
 def _netns_popen(host: LabHost, command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
     assert host.netns
+    return _popen(host.netns, command, **kwargs)
+
+
+def _popen(netns: str, command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
     kwargs.setdefault("stdout", subprocess.DEVNULL)
     return subprocess.Popen(
-        ["ip", "netns", "exec", host.netns, *command],  # type: ignore[call-overload]
+        ["ip", "netns", "exec", netns, *command],  # type: ignore[call-overload]
         stderr=subprocess.STDOUT,
         start_new_session=True,
         **kwargs,

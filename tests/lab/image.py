@@ -2,7 +2,11 @@
 
 Each layer is the upper directory of an overlay mounted over the layers before it, so a
 host's root is `overlay(lower=layers…, upper=its own)`. A layer is named by its whole
-chain (`base+clamav+repo`), built once, and reused until IMAGE_VERSION changes.
+chain (`base+repo+clamav`), built once, and reused until IMAGE_VERSION changes.
+
+ClamAV's Debian packages are downloaded once and served from the lab's own repository,
+the only one lab hosts know: hosts that have ClamAV install it from there at build time,
+and a remediation installs exactly the same versions from there, offline.
 """
 
 from __future__ import annotations
@@ -18,13 +22,20 @@ from pathlib import Path
 
 from tests.lab import repo
 
-IMAGE_VERSION = "3"
+IMAGE_VERSION = "5"
 SUITE = "bookworm"
 CACHE = Path(os.environ.get("RAQUET_LAB_CACHE", "/var/cache/raquet-lab")) / f"v{IMAGE_VERSION}"
 MIRROR = os.environ.get("RAQUET_LAB_MIRROR", "http://deb.debian.org/debian")
-BASE_PACKAGES = "openssh-server,procps,iproute2"
+BASE_PACKAGES = "openssh-server,procps,iproute2,nftables,iptables,sudo"
 CLAMAV_PACKAGES = "clamav clamav-daemon clamav-freshclam"
 NO_SERVICES = "#!/bin/sh\nexit 101\n"  # policy-rc.d: packages must not start daemons at build time
+# The lab's ClamAV signatures are its own (official, signed ones cannot be made offline), and
+# Debian's init script refuses to start clamd without the official main and daily databases.
+# After every dpkg run (a remediation installing ClamAV included) that check is switched off.
+ANY_DATABASE = (
+    "post-invoke=sed -i 's/^  for db in main daily; do$/  for db in; do/' "
+    "/etc/init.d/clamav-daemon 2>/dev/null || true\n"
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ def base() -> Path:
     )
     (tmp / "usr/sbin/policy-rc.d").write_text(NO_SERVICES)
     (tmp / "usr/sbin/policy-rc.d").chmod(0o755)
+    (tmp / "etc/dpkg/dpkg.cfg.d/raquet-lab").write_text(ANY_DATABASE)
     for key in (tmp / "etc/ssh").glob("ssh_host_*"):
         key.unlink()  # every lab host gets its own keys
     (tmp / ".done").touch()
@@ -111,16 +123,47 @@ def _sh_quote(text: str) -> str:
 
 CLAMAV = Step(
     "clamav",
-    f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {CLAMAV_PACKAGES} >/dev/null"
-    " && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb",
+    f"apt-get install -y -qq --no-install-recommends {CLAMAV_PACKAGES} >/dev/null"
+    " && rm -f /var/cache/apt/archives/*.deb",
 )
+
+
+def debian_debs() -> list[Path]:
+    """ClamAV's packages and whatever they need beyond the base, downloaded once from MIRROR."""
+    target = CACHE / "debs"
+    if not (target / ".done").exists():
+        lower = base()
+        shutil.rmtree(target, ignore_errors=True)
+        work = Path(tempfile.mkdtemp(dir=CACHE, prefix=".debs."))
+        upper, scratch, merged, out = work / "upper", work / "work", work / "merged", work / "out"
+        for d in (upper, scratch, merged, out):
+            d.mkdir()
+        script = f"""
+set -e
+mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={scratch} {merged}
+mount -t proc proc {merged}/proc
+cp /etc/resolv.conf {merged}/etc/resolv.conf
+printf 'deb {MIRROR} {SUITE} main\\n' > {merged}/etc/apt/sources.list
+chroot {merged} sh -e -c 'apt-get update -qq && apt-get install -y -qq --download-only --no-install-recommends {CLAMAV_PACKAGES} >/dev/null'
+cp {merged}/var/cache/apt/archives/*.deb {out}/
+"""
+        _run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"},
+        )
+        out.rename(target)
+        shutil.rmtree(work)
+        (target / ".done").touch()
+    return sorted(target.glob("*.deb"))
 
 
 def repo_step() -> Step:
     """Points apt at the lab's own repository (and nowhere else) and refreshes its lists."""
-    source = repo.build(CACHE / f"repo-{repo.digest()}")
+    debs = debian_debs()
+    digest = repo.digest(debs)
+    source = repo.build(CACHE / f"repo-{digest}", debs)
     return Step(
-        "repo-" + repo.digest(),
+        "repo-" + digest,
         "apt-get update -qq",
         prepare=(
             f"mkdir -p $ROOT/srv && cp -a {source} $ROOT/srv/lab-repo && "
@@ -140,8 +183,9 @@ def packages_step(packages: Sequence[str]) -> Step:
 
 def host_layers(clamav: bool, packages: Sequence[str]) -> list[Path]:
     """The lower layers for one host's overlay, lowest first."""
-    steps = [CLAMAV] if clamav else []
-    steps.append(repo_step())
+    steps = [repo_step()]
+    if clamav:
+        steps.append(CLAMAV)
     if packages:
         steps.append(packages_step(packages))
     return layers(steps)

@@ -3,6 +3,8 @@
 Old versions sit in `bookworm`; newer ones in `bookworm-updates` (regular) or in
 `bookworm-security`, whose Release file carries Debian's own `Label: Debian-Security`,
 so a sweep has to tell security updates apart exactly as on a real Debian host.
+Real Debian packages (ClamAV and what it needs) sit in `bookworm` beside the lab's own,
+so hosts install them offline from their configured repository, as agencies do.
 """
 
 from __future__ import annotations
@@ -47,19 +49,21 @@ def sources_list() -> str:
     return "".join(f"deb [trusted=yes] file:/srv/lab-repo {suite} main\n" for suite in SUITES)
 
 
-def digest() -> str:
+def digest(debs: list[Path]) -> str:
     """A short hash of the catalogue, so a changed catalogue builds a new repository and layers."""
     text = repr(sorted(PACKAGES.items())) + repr(sorted(SUITES.items()))
+    text += repr(sorted(deb.name for deb in debs))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def build(target: Path) -> Path:
-    """Build (once) the repository at `target` and return it."""
+def build(target: Path, debs: list[Path]) -> Path:
+    """Build (once) the repository at `target`, with `debs` in the release suite, and return it."""
     if (target / ".done").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
     (target / "pool").mkdir(parents=True)
     per_suite: dict[str, list[str]] = {suite: [] for suite in SUITES}
+    per_suite["bookworm"] += [_copy(target, deb) for deb in debs]
     for name, (old, new, suite) in PACKAGES.items():
         per_suite["bookworm"].append(_deb(target, name, old))
         if new and suite:
@@ -95,6 +99,18 @@ def _deb(root: Path, name: str, version: str) -> str:
         "Description:",
         f"Filename: pool/{deb.name}\nSize: {len(data)}\n"
         f"SHA256: {hashlib.sha256(data).hexdigest()}\nDescription:",
+    )
+
+
+def _copy(root: Path, deb: Path) -> str:
+    """Puts a downloaded package into the pool and returns its Packages stanza."""
+    shutil.copy(deb, root / "pool" / deb.name)
+    control = subprocess.run(
+        ["dpkg-deb", "-f", str(deb)], check=True, capture_output=True, text=True
+    ).stdout
+    data = deb.read_bytes()
+    return control.rstrip("\n") + (
+        f"\nFilename: pool/{deb.name}\nSize: {len(data)}\nSHA256: {hashlib.sha256(data).hexdigest()}\n"
     )
 
 

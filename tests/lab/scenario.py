@@ -34,6 +34,7 @@ class PlantedDetection(BaseModel):
     path: str
     name: str
     via: Literal["clamd", "clamscan"] = "clamd"
+    on_disk: bool = False  # the detected file (the EICAR test file) is still there
 
 
 class HostScenario(BaseModel):
@@ -58,6 +59,10 @@ class HostScenario(BaseModel):
     connections: list[Connection] = Field(default_factory=list)
     hosts_entries: list[str] = Field(default_factory=list)  # lines appended to /etc/hosts
     detections: list[PlantedDetection] = Field(default_factory=list)
+    user: str = "root"  # the SSH user; any other user gets NOPASSWD sudo
+    firewall: Literal["none", "nftables", "iptables"] = "none"  # what the host already runs
+    broken_apt: bool = False  # apt-get fails at once, as with a held dpkg lock
+    signature_share: bool = False  # fresh ClamAV signatures in /srv/clamav-share
     eicar_files: list[str] = Field(default_factory=list)  # the EICAR test file, for on-demand scans
 
     @property

@@ -1,0 +1,256 @@
+"""From a failing finding to the operations that fix it: what each remediation plans, and what
+it refuses to plan from evidence that came from hosts and feeds."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+import pytest
+
+import raquet  # noqa: F401  (gevent patching first, as in every entry point)
+from raquet.models import Finding, Host
+from raquet.policy import Policy
+from remediations import av, connections, firewall, hostsfile, infections, patches, software
+from remediations import values as v
+from remediations.base import Remedy, RemedyContext
+
+TAG = "5fc775ee2022"
+
+
+def plan(module: Any, evidence: dict[str, Any], os: str = "linux", **options: Any) -> Remedy:
+    host = Host(name="h1", address="198.18.0.10", os=os, unit="u")  # type: ignore[arg-type]
+    policy = Policy.model_validate(options.pop("policy", {}))
+    ctx = RemedyContext(host=host, policy=policy, tag=TAG, **options)
+    finding = Finding(check=module.CHECK, status="fail", title="t", evidence=evidence)
+    remedy: Remedy = module.plan(finding, ctx)
+    return remedy
+
+
+def ops(remedy: Remedy) -> list[str]:
+    return [step.op.__name__ for step in remedy.steps]
+
+
+def socket(indicator: str, kind: str = "ip", **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, "indicator": indicator, "source": "socket", **extra}
+
+
+def pinned(indicator: str, remote: str, kind: str = "ip") -> dict[str, Any]:
+    return {"kind": kind, "indicator": indicator, "source": "hosts_file", "remote": remote}
+
+
+def test_connections_block_then_sinkhole_then_stop() -> None:
+    remedy = plan(
+        connections,
+        {
+            "matches": [
+                socket("198.51.100.66", pid=812, process="kdevtmpfsi"),
+                socket("100.64.77.0/24", "cidr", pid=812, process="kdevtmpfsi"),
+                socket("100.64.77.0/24", "cidr", pid=None, process=None),
+                pinned("198.51.100.66", "198.51.100.66 update.bad-domain.example"),
+                pinned("c2-panel.example", "10.9.9.9 cdn.c2-panel.example", "domain"),
+            ]
+        },
+    )
+    assert ops(remedy) == ["block", "sinkhole", "process_stopped"]
+    block, sinkhole, stop = remedy.steps
+    assert block.kwargs == {"networks": ["100.64.77.0/24", "198.51.100.66/32"], "tag": TAG}
+    assert sinkhole.kwargs["domains"] == ["c2-panel.example", "update.bad-domain.example"]
+    assert (block.undo, sinkhole.undo) == ({"firewall": TAG}, {"hosts_file": TAG})
+    assert stop.kwargs == {"pid": 812, "name": "kdevtmpfsi"} and stop.undo is None
+    assert not remedy.notes
+
+
+def test_connections_refuses_what_must_not_be_acted_on() -> None:
+    remedy = plan(
+        connections,
+        {
+            "matches": [
+                socket("0.0.0.0/0", "cidr", pid=1, process="systemd"),
+                socket("127.0.0.1", pid="812; reboot", process="x"),
+                pinned("-x.example", "10.0.0.1 --help", "domain"),
+            ]
+        },
+    )
+    assert remedy.steps == []
+    assert len(remedy.notes) == 5, remedy.notes
+    assert any("too wide" in n for n in remedy.notes)
+    assert any("loopback" in n for n in remedy.notes)
+
+
+def test_windows_hosts_get_windows_operations() -> None:
+    remedy = plan(
+        connections,
+        {"matches": [socket("198.51.100.66", pid=4312, process="svchost32.exe")]},
+        os="windows",
+    )
+    assert ops(remedy) == ["windows_block", "windows_process_stopped"]
+    assert ops(plan(av, {}, os="windows")) == [
+        "defender_service",
+        "defender_realtime",
+        "defender_signatures",
+    ]
+
+
+def test_patches_installs_only_security_updates_and_checks_each_name() -> None:
+    evidence = {
+        "package_manager": "apt",
+        "updates": [
+            {"name": "openssl", "available": "3.0.15-1~deb12u1", "security": True},
+            {"name": "rqlab-tools", "available": "1.1-1", "security": False},
+            {"name": "-oAPT::Get::Foo=1", "available": "1", "security": True},
+            {"name": "sudo", "available": "1.9.13p3-1+deb12u1; reboot", "security": True},
+        ],
+        "reboot_required": True,
+        "os_eol_reached": True,
+        "os": "Debian GNU/Linux 10 (buster)",
+    }
+    remedy = plan(patches, evidence)
+    assert ops(remedy) == ["apt_security_updates"]
+    assert remedy.steps[0].kwargs == {"updates": [("openssl", "3.0.15-1~deb12u1")]}
+    assert sum("skipped" in n for n in remedy.notes) == 2
+    assert any("raquet reboots only with --reboot" in n for n in remedy.notes)
+    assert any("Debian GNU/Linux 10 (buster) is past its end of life" in n for n in remedy.notes)
+    assert ops(plan(patches, evidence, reboot=True)) == [
+        "apt_security_updates",
+        "reboot_if_required",
+    ]
+
+
+def test_patches_without_anything_to_install_plans_nothing() -> None:
+    remedy = plan(patches, {"package_manager": "dnf", "updates": [], "reboot_required": False})
+    assert remedy.steps == [] and remedy.notes == []
+
+
+def test_software_removes_banned_packages_only() -> None:
+    evidence = {
+        "package_manager": "rpm",
+        "banned": [{"name": "xmrig"}, {"name": "anydesk"}, {"name": "x y"}],
+        "not_allowed_count": 12,
+    }
+    remedy = plan(software, evidence)
+    assert ops(remedy) == ["packages_removed"]
+    assert remedy.steps[0].kwargs == {"packages": ["anydesk", "xmrig"], "manager": "dnf"}
+    assert any("12 package(s) not on the allowlist" in n for n in remedy.notes)
+    assert any("'x y'" in n for n in remedy.notes)
+
+
+def test_av_refreshes_from_the_source_the_policy_names() -> None:
+    shared = plan(av, {}, policy={"av": {"update": {"share": "/mnt/sigs"}}})
+    assert ops(shared) == ["clamav_installed", "signatures_fresh", "clamd_running"]
+    assert shared.steps[1].kwargs == {"max_age_days": 7, "mirror": None, "share": "/mnt/sigs"}
+    online = plan(av, {}, policy={"av": {"update": {"mirror": "http://m.example/c"}}})
+    assert ops(online)[-1] == "updater_running"
+
+
+def test_infections_quarantine_each_file_once_then_scan_after_a_change() -> None:
+    evidence = {
+        "detections": [
+            {"name": "Win.Trojan.Agent-1", "path": "/home/a/x.exe"},
+            {"name": "Win.Trojan.Agent-1", "path": "/home/a/x.exe"},
+            {"name": "Unix.Trojan.Mirai", "path": "/tmp/.x/y.sh"},
+            {"name": "Eicar", "path": "relative/path"},
+        ]
+    }
+    remedy = plan(infections, evidence, policy={"infections": {"scan_timeout": 30}})
+    assert ops(remedy) == ["quarantined", "quarantined", "scanned"]
+    assert remedy.steps[0].kwargs["directory"] == "/var/lib/raquet/quarantine"
+    scan = remedy.steps[-1]
+    assert scan.after_change and scan.kwargs == {
+        "directories": ["/home/a", "/tmp/.x"],
+        "timeout": 30,
+    }
+    assert remedy.notes == ["not quarantined: 'relative/path' is not an absolute path"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("198.51.100.66", "198.51.100.66/32"),
+        ("100.64.77.9/24", "100.64.77.0/24"),
+        ("::ffff:198.51.100.66", "198.51.100.66/32"),
+        ("2001:db8:bad::/48", "2001:db8:bad::/48"),
+    ],
+)
+def test_networks_are_normalised(text: str, expected: str) -> None:
+    assert str(v.network(text)) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["10.0.0.0/7", "::/0", "127.0.0.1", "fe80::1", "224.0.0.1", "0.0.0.0", "x"]
+)
+def test_networks_a_block_must_never_cover(text: str) -> None:
+    with pytest.raises(v.Refused):
+        v.network(text)
+
+
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [
+        (lambda x: v.package(x, "deb"), "-oDebug::pkgProblemResolver=1"),
+        (lambda x: v.version(x, "deb"), "1.0 --force-yes"),
+        (v.domain, "bad..example"),
+        (v.absolute_path, "/srv/../etc/shadow"),
+        (v.msi_product_code, "{not-a-guid}"),
+        (v.process_id, True),
+    ],
+)
+def test_values_outside_their_grammar_are_refused(check: Any, value: Any) -> None:
+    with pytest.raises(v.Refused):
+        check(value)
+
+
+HOSTS = [
+    "127.0.0.1\tlocalhost",
+    "198.51.100.66 update.bad-domain.example  # pinned",
+    "10.9.9.9 cdn.c2-panel.example intranet",
+    "# 10.9.9.9 old.c2-panel.example",
+]
+
+
+def test_sinkhole_is_undone_exactly_and_is_not_repeated() -> None:
+    nets = [ipaddress.ip_network("198.51.100.66/32")]
+    once = hostsfile.sinkholed(HOSTS, {"c2-panel.example"}, nets, TAG)
+    assert once != HOSTS
+    assert "10.9.9.9 intranet  # raquet:5fc775ee2022 kept" in once
+    assert hostsfile.restored(once, TAG) == HOSTS
+    assert hostsfile.sinkholed(once, {"c2-panel.example"}, nets, "0a0de8379842") == once
+    assert hostsfile.restored(once, "0a0de8379842") == once
+
+
+def test_nft_blocks_are_read_from_the_json_ruleset() -> None:
+    ruleset = {
+        "nftables": [
+            {"metainfo": {"json_schema_version": 1}},
+            {"table": {"family": "inet", "name": "filter", "handle": 1}},
+            {"table": {"family": "inet", "name": "raquet_5fc775ee2022", "handle": 2}},
+            {"table": {"family": "ip", "name": "raquet_spoofed", "handle": 3}},
+            {
+                "set": {
+                    "family": "inet",
+                    "table": "raquet_5fc775ee2022",
+                    "name": "v4",
+                    "elem": [
+                        "198.51.100.66",
+                        {"prefix": {"addr": "100.64.77.0", "len": 24}},
+                        {"range": ["10.0.0.0", "10.0.0.3"]},
+                        {"elem": {"val": "192.0.2.9", "comment": "x"}},
+                    ],
+                }
+            },
+        ]
+    }
+    blocks = firewall.NftBlocks().process([json.dumps(ruleset)])
+    assert blocks == {
+        "raquet_5fc775ee2022": ["198.51.100.66", "100.64.77.0/24", "10.0.0.0/30", "192.0.2.9"]
+    }
+    assert firewall.NftBlocks().process(["not json"]) == {}
+
+
+def test_only_what_no_block_covers_is_blocked_again() -> None:
+    blocked = [ipaddress.ip_network("100.64.77.0/24")]
+    wanted = [v.network(n) for n in ("100.64.77.9", "198.51.100.66", "198.51.100.67")]
+    assert [str(n) for n in firewall.uncovered(wanted, blocked)] == [
+        "198.51.100.66/31",
+    ]
