@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import idna
 from pydantic import BaseModel, ConfigDict
 
 from raquet.feeds.addresses import BITS, MASKS, ip_number, ip_text
+from raquet.feeds.values import ascii_domain
 
 MatchKind = Literal["ip", "cidr", "domain"]
 Source = tuple[str, str | None]
@@ -116,14 +116,10 @@ class IndicatorSet:
         Case and a trailing dot do not matter; Unicode names are matched by their
         punycode form, as domain indicators are stored. A non-name matches nothing.
         """
-        name = name.strip().rstrip(".")
-        if name.isascii():
-            name = name.lower()
-        else:
-            try:
-                name = idna.encode(name, uts46=True).decode("ascii")
-            except idna.IDNAError:
-                return []
+        found = ascii_domain(name.strip().rstrip("."))
+        if found is None:
+            return []
+        name = found
         hits: list[Hit] = []
         while name:
             for feed, reference in self._domains.get(name, ()):

@@ -160,18 +160,26 @@ def _host(text: str, what: str = "a valid domain name") -> tuple[Literal["ip", "
     return "domain", _domain(text, what)
 
 
+def ascii_domain(name: str) -> str | None:
+    """A host name in the form domain indicators are stored: lowercase ASCII, Unicode names
+    as punycode (IDNA 2008 with UTS 46 mapping); None when it cannot be a name."""
+    if name.isascii():
+        return name.lower()
+    try:
+        return str(idna.encode(name, uts46=True).decode("ascii"))
+    except idna.IDNAError:
+        return None
+
+
 def _domain(text: str, what: str = "a valid domain name") -> str:
     """Lowercase ASCII (IDNA, punycode) without the root dot; `*.example.com` is example.com."""
     name = text.rstrip(".").removeprefix("*.")
     if "*" in name:
         raise ValueError(f"{show(text)} is not {what}: a wildcard may only be a leading '*.'")
-    if name.isascii():
-        name = name.lower()
-    else:
-        try:
-            name = idna.encode(name, uts46=True).decode("ascii")
-        except idna.IDNAError:
-            raise ValueError(f"{show(text)} is not {what}") from None
+    ascii_name = ascii_domain(name)
+    if ascii_name is None:
+        raise ValueError(f"{show(text)} is not {what}")
+    name = ascii_name
     if len(name) > 253 or not _NAME.fullmatch(name) or name.rpartition(".")[2].isdigit():
         raise ValueError(f"{show(text)} is not {what}")
     if "." not in name:
