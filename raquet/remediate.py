@@ -40,8 +40,6 @@ from pyinfra.api.host import Host as PyinfraHost
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.operations import run_ops
 from pyinfra.context import ctx_host, ctx_state
-from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
 from checks.base import Context, clean
 from raquet import sweep
@@ -54,7 +52,7 @@ from raquet.remediation_log import (
     RemediationRecord,
     RemediationStatus,
 )
-from raquet.store import FindingRow, HostResultRow, Store, SweepRow
+from raquet.store import Store
 from raquet.targets import make_state
 from remediations import registry
 from remediations.base import Remedy, RemedyContext, Step
@@ -120,42 +118,6 @@ class Target:
     jobs: list[Job] = field(default_factory=list)
     reachable: bool | None = None
     error: str | None = None
-
-
-def latest_findings(
-    store: Store, hosts: list[Host], checks: list[str], sweep_id: str | None
-) -> dict[str, list[tuple[str, Finding]]]:
-    """Per host, the newest judgement of each check (from finished sweeps, or from `sweep_id`)."""
-    names = [h.name for h in hosts]
-    query = (
-        select(SweepRow.id, HostResultRow.host, FindingRow)
-        .join(HostResultRow, HostResultRow.sweep_id == SweepRow.id)
-        .join(FindingRow, FindingRow.host_result_id == HostResultRow.id)
-        .where(HostResultRow.host.in_(names), HostResultRow.status == "swept")
-        .where(FindingRow.check.in_(checks))
-        .order_by(SweepRow.started_at.desc(), SweepRow.id.desc(), FindingRow.id)
-    )
-    query = (
-        query.where(SweepRow.id == sweep_id)
-        if sweep_id
-        else query.where(SweepRow.status == "finished")
-    )
-    seen: set[tuple[str, str]] = set()
-    found: dict[str, list[tuple[str, Finding]]] = {name: [] for name in names}
-    with sessionmaker(store._engine)() as session:
-        for source, host, row in session.execute(query):
-            if (host, row.check) in seen:
-                continue
-            seen.add((host, row.check))
-            finding = Finding(
-                check=row.check,
-                status=row.status,
-                severity=row.severity,
-                title=row.title,
-                evidence=row.evidence,
-            )
-            found[host].append((source, finding))
-    return found
 
 
 def plan_targets(
@@ -261,7 +223,7 @@ class Engine:
             finally:
                 for target in self.targets:
                     if target.reachable:
-                        sweep._close(self.state.inventory.get_host(target.host.name))
+                        sweep.close_host(self.state.inventory.get_host(target.host.name))
 
     def _pyinfra_host(self, target: Target) -> PyinfraHost | None:
         if target.host.name not in self.state.inventory.hosts:
@@ -278,10 +240,10 @@ class Engine:
         try:
             host.connect(raise_exceptions=True, show_errors=False)
         except ConnectError as exc:
-            target.reachable, target.error = False, sweep._reason(exc)
+            target.reachable, target.error = False, sweep.reason(exc)
             return
         except Exception as exc:  # a host must never break the run
-            target.reachable, target.error = False, sweep._reason(exc)
+            target.reachable, target.error = False, sweep.reason(exc)
             return
         target.reachable = True
         self.state.activate_host(host)
@@ -302,7 +264,7 @@ class Engine:
         try:
             run.meta = guarded(step=run.step, trace=run.trace, **arguments)
         except (PyinfraError, OSError, SSHException, EOFError) as exc:
-            run.trace.error = sweep._reason(exc)
+            run.trace.error = sweep.reason(exc)
 
     def _commands(self, target: Target, run: OpRun) -> Iterator[str]:
         if run.meta is None:
@@ -323,7 +285,7 @@ class Engine:
                     try:
                         run.commands = list(self._commands(target, run))
                     except (PyinfraError, OSError, SSHException, EOFError) as exc:
-                        run.trace.error = sweep._reason(exc)
+                        run.trace.error = sweep.reason(exc)
                     run.status = "changed" if run.commands else "unchanged"
                     if run.trace.error:
                         run.status, run.error = "failed", run.trace.error

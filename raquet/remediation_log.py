@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import JSON, String, Table, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from raquet.store import Base, Store, _clean_json, _clean_text, _utc
+from raquet.store import Base, Store, as_utc, clean_json, clean_text
 
 RemediationStatus = Literal["planned", "fixed", "failed", "unverified"]
 OperationStatus = Literal["changed", "unchanged", "failed", "skipped"]
@@ -88,19 +88,19 @@ class RemediationLog:
     def __init__(self, store: Store) -> None:
         self.url = store.url
         tables = [cast(Table, RemediationRow.__table__)]
-        Base.metadata.create_all(store._engine, tables=tables)
-        self._sessions = sessionmaker(store._engine, expire_on_commit=False)
+        Base.metadata.create_all(store.engine, tables=tables)
+        self._sessions = sessionmaker(store.engine, expire_on_commit=False)
 
     def save(self, record: RemediationRecord) -> None:
         """Insert the remediation, or update it to the record's state."""
         data = record.model_dump()
-        data["operations"] = _clean_json(data["operations"])
+        data["operations"] = clean_json(data["operations"])
         for key in ("host", "unit", "check", "finding", "error", "operator"):
             if data[key] is not None:
-                data[key] = _clean_text(data[key])
+                data[key] = clean_text(data[key])
         for key in ("started_at", "finished_at", "undone_at"):
             if data[key] is not None:
-                data[key] = _utc(data[key])
+                data[key] = as_utc(data[key])
         with self._sessions.begin() as session:
             session.merge(RemediationRow(**data))
 
@@ -136,7 +136,7 @@ class RemediationLog:
     def mark_undone(self, ref: str, when: datetime, operator: str) -> None:
         with self._sessions.begin() as session:
             row = self._row(session, ref)
-            row.undone_at, row.undone_by = _utc(when), _clean_text(operator)
+            row.undone_at, row.undone_by = as_utc(when), clean_text(operator)
 
     def _row(self, session: Session, ref: str) -> RemediationRow:
         row = session.get(RemediationRow, ref)

@@ -67,7 +67,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.types import TypeDecorator
 
 from raquet.feeds import Indicator, IndicatorSet, MatchKind
-from raquet.models import Detection, HostResult, SweepResult
+from raquet.models import Detection, Finding, HostResult, SweepResult
 
 # Tables added while no store was deployed joined version 1 (create_all adds missing
 # tables to an existing file); changing an existing table's shape bumps the version.
@@ -370,7 +370,7 @@ def _create_engine(target: URL) -> Engine:
     return engine
 
 
-def _clean_text(text: str) -> str:
+def clean_text(text: str) -> str:
     """Drop what no backend can hold: NUL (PostgreSQL) and lone surrogates (not UTF-8).
 
     Lone surrogates are what `surrogateescape` makes of non-UTF-8 host output; they are
@@ -384,25 +384,25 @@ def _clean_text(text: str) -> str:
     return text
 
 
-def _clean_json(value: Any) -> Any:
+def clean_json(value: Any) -> Any:
     """Make evidence storable as JSON without interpreting it; never fails on odd values.
 
     NaN and infinities have no JSON form and become null; bytes and objects the JSON
     encoder does not know become text.
     """
     if isinstance(value, str):
-        return _clean_text(value)
+        return clean_text(value)
     if isinstance(value, dict):
-        return {_clean_text(str(key)): _clean_json(item) for key, item in value.items()}
+        return {clean_text(str(key)): clean_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_clean_json(item) for item in value]
+        return [clean_json(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, bytes | bytearray):
-        return _clean_text(bytes(value).decode("utf-8", "backslashreplace"))
-    return _clean_json(to_jsonable_python(value, fallback=str))
+        return clean_text(bytes(value).decode("utf-8", "backslashreplace"))
+    return clean_json(to_jsonable_python(value, fallback=str))
 
 
 def _redact(value: Any) -> Any:
@@ -413,7 +413,7 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def _utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
     """Refuse naive times: a bare clock time has no zone, and guessing shifts reports by hours."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()} given to the store; add a tzinfo")
@@ -421,28 +421,28 @@ def _utc(value: datetime) -> datetime:
 
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
+    return None if value is None else as_utc(value)
 
 
 def _host_row(sweep_id: str, result: HostResult) -> HostResultRow:
     return HostResultRow(
         sweep_id=sweep_id,
-        host=_clean_text(result.name),
-        unit=_clean_text(result.unit),
+        host=clean_text(result.name),
+        unit=clean_text(result.unit),
         os=result.os,
         role=result.role,
-        address=_clean_text(result.address),
+        address=clean_text(result.address),
         status=result.status,
-        error=None if result.error is None else _clean_text(result.error),
+        error=None if result.error is None else clean_text(result.error),
         started_at=_utc_or_none(result.started_at),
         finished_at=_utc_or_none(result.finished_at),
         findings=[
             FindingRow(
-                check=_clean_text(f.check),
+                check=clean_text(f.check),
                 status=f.status,
                 severity=f.severity,
-                title=_clean_text(f.title),
-                evidence=_clean_json(f.evidence),
+                title=clean_text(f.title),
+                evidence=clean_json(f.evidence),
             )
             for f in result.findings
         ],
@@ -610,14 +610,14 @@ def _insert_indicators(connection: Connection, rows: Iterable[tuple[Any, ...]]) 
 
 
 def _clean_optional(text: str | None) -> str | None:
-    return None if text is None else _clean_text(text)
+    return None if text is None else clean_text(text)
 
 
 def _detection_row(
     sweep_id: str, host: str, unit: str, detection: Detection, recorded_at: datetime
 ) -> dict[str, Any]:
-    detected_at = _utc(detection.detected_at)
-    name, path = _clean_text(detection.name), _clean_text(detection.path)
+    detected_at = as_utc(detection.detected_at)
+    name, path = clean_text(detection.name), clean_text(detection.path)
     identity = json.dumps([host, detected_at.isoformat(), path, name], ensure_ascii=False)
     return {
         "key": hashlib.sha256(identity.encode("utf-8")).hexdigest(),
@@ -626,7 +626,7 @@ def _detection_row(
         "name": name,
         "path": path,
         "detected_at": detected_at,
-        "source": _clean_text(detection.source),
+        "source": clean_text(detection.source),
         "action": _clean_optional(detection.action),
         "first_sweep_id": sweep_id,
         "recorded_at": recorded_at,
@@ -661,12 +661,12 @@ class Store:
     def __init__(self, url: str | None = None) -> None:
         target = resolve_url(url)
         self.url = target.render_as_string(hide_password=True)
-        self._engine = _create_engine(target)
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self.engine = _create_engine(target)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._prepare_schema()
 
     def close(self) -> None:
-        self._engine.dispose()
+        self.engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -681,7 +681,7 @@ class Store:
 
     def _prepare_schema(self) -> None:
         """Create missing tables and stamp (or check) the schema version."""
-        Base.metadata.create_all(self._engine)
+        Base.metadata.create_all(self.engine)
         with self._sessions.begin() as session:
             row = session.get(SchemaVersionRow, 1)
             if row is None:
@@ -715,16 +715,16 @@ class Store:
             session.add(
                 SweepRow(
                     id=sweep_id,
-                    started_at=datetime.now(UTC) if started_at is None else _utc(started_at),
+                    started_at=datetime.now(UTC) if started_at is None else as_utc(started_at),
                     finished_at=None,
-                    inventory=_clean_text(inventory),
-                    province=_clean_text(province),
-                    checks=[_clean_text(check) for check in checks],
-                    options=_redact(_clean_json(options)),
+                    inventory=clean_text(inventory),
+                    province=clean_text(province),
+                    checks=[clean_text(check) for check in checks],
+                    options=_redact(clean_json(options)),
                     status="running",
                     planned=[
                         PlannedHostRow(
-                            host=_clean_text(name), unit=_clean_text(unit), position=position
+                            host=clean_text(name), unit=clean_text(unit), position=position
                         )
                         for position, (name, unit) in enumerate(hosts)
                     ],
@@ -747,7 +747,7 @@ class Store:
     def finish_sweep(self, sweep_id: str, finished_at: datetime) -> None:
         with self._sessions.begin() as session:
             row = self._sweep(session, sweep_id)
-            row.finished_at = _utc(finished_at)
+            row.finished_at = as_utc(finished_at)
             row.status = "finished"
 
     def latest_unfinished(self, inventory: str | None = None) -> str | None:
@@ -817,6 +817,34 @@ class Store:
             hosts=hosts,
         )
 
+    def latest_findings(
+        self, hosts: list[str], checks: list[str], sweep_id: str | None = None
+    ) -> dict[str, list[tuple[str, Finding]]]:
+        """Per host, the newest judgement of each check with the sweep it came from: from
+        finished sweeps, or only from `sweep_id`. What remediation works from."""
+        query = (
+            select(SweepRow.id, HostResultRow.host, *_FINDING_COLUMNS)
+            .join(HostResultRow, HostResultRow.sweep_id == SweepRow.id)
+            .join(FindingRow, FindingRow.host_result_id == HostResultRow.id)
+            .where(HostResultRow.host.in_(hosts), HostResultRow.status == "swept")
+            .where(FindingRow.check.in_(checks))
+            .order_by(SweepRow.started_at.desc(), SweepRow.id.desc(), FindingRow.id)
+        )
+        query = (
+            query.where(SweepRow.id == sweep_id)
+            if sweep_id
+            else query.where(SweepRow.status == "finished")
+        )
+        seen: set[tuple[str, str]] = set()
+        found: dict[str, list[tuple[str, Finding]]] = {name: [] for name in hosts}
+        with self._sessions.begin() as session:
+            for source, host, *values in session.execute(query):
+                finding = Finding.model_validate(dict(zip(_FINDING_FIELDS, values, strict=True)))
+                if (host, finding.check) not in seen:
+                    seen.add((host, finding.check))
+                    found[host].append((source, finding))
+        return found
+
     def resolve_sweep(self, ref: str) -> str:
         """Turn what a user typed (full id, unique prefix of 4+ characters, `latest`) into an id."""
         ref = ref.strip()
@@ -880,10 +908,10 @@ class Store:
         One transaction: a sweep reading the feed sees the old list or the new one, never
         half of each.
         """
-        name = _clean_text(name).strip()
+        name = clean_text(name).strip()
         if not name:
             raise ValueError("a feed needs a name")
-        when = datetime.now(UTC) if imported_at is None else _utc(imported_at)
+        when = datetime.now(UTC) if imported_at is None else as_utc(imported_at)
         with self._sessions.begin() as session:
             feed = session.scalar(select(FeedRow).where(FeedRow.name == name))
             if feed is None:
@@ -891,7 +919,7 @@ class Store:
                 session.add(feed)
             else:
                 session.execute(delete(IndicatorRow).where(IndicatorRow.feed_id == feed.id))
-            feed.source = _clean_text(source)
+            feed.source = clean_text(source)
             feed.format = fmt
             feed.imported_at = when
             feed.indicator_count = len(indicators)
@@ -915,7 +943,7 @@ class Store:
         Indicators that expired by `at` (default: now) are left out. An unknown feed name
         raises FeedNotFound rather than quietly matching against less than asked for.
         """
-        moment = datetime.now(UTC) if at is None else _utc(at)
+        moment = datetime.now(UTC) if at is None else as_utc(at)
         feeds_query = select(FeedRow.id, FeedRow.name).order_by(FeedRow.name)
         if names is not None:
             feeds_query = feeds_query.where(FeedRow.name.in_(names))
@@ -948,7 +976,7 @@ class Store:
         Several jump hosts may record the same detection at once: the database, not a
         prior SELECT, decides which insert wins (INSERT … ON CONFLICT DO NOTHING).
         """
-        host, unit = _clean_text(host), _clean_text(unit)
+        host, unit = clean_text(host), clean_text(unit)
         now = datetime.now(UTC)
         rows: dict[str, dict[str, Any]] = {}
         for detection in detections:
@@ -958,7 +986,7 @@ class Store:
             self._sweep(session, sweep_id)
             if not rows:
                 return 0
-            dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
             statement = (
                 dialect.insert(DetectionRow)
                 .on_conflict_do_nothing(index_elements=["key"])
@@ -981,9 +1009,9 @@ class Store:
         """
         query = select(*_DETECTION_COLUMNS).order_by(DetectionRow.detected_at, DetectionRow.id)
         if since is not None:
-            query = query.where(DetectionRow.detected_at >= _utc(since))
+            query = query.where(DetectionRow.detected_at >= as_utc(since))
         if until is not None:
-            query = query.where(DetectionRow.detected_at < _utc(until))
+            query = query.where(DetectionRow.detected_at < as_utc(until))
         if unit is not None:
             query = query.where(DetectionRow.unit == unit)
         if host is not None:

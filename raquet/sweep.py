@@ -115,7 +115,7 @@ def _guarded(
             result = _sweep_host(state, host, selected, ctx, options)
     except Exception as exc:  # a host must never break the sweep
         log.debug("host %s failed", host.name, exc_info=True)
-        result = _result(host, "error", _reason(exc))
+        result = _result(host, "error", reason(exc))
     result.started_at, result.finished_at = started, datetime.now(UTC)
     return result
 
@@ -129,7 +129,7 @@ def _sweep_host(
     try:
         target.connect(raise_exceptions=True, show_errors=False)
     except ConnectError as exc:
-        return _result(host, "unreachable", _reason(exc))
+        return _result(host, "unreachable", reason(exc))
     try:
         fact = ComplianceState()
         command = fact.command(
@@ -144,7 +144,7 @@ def _sweep_host(
         except TimeoutError:
             return _result(host, "error", f"the gather script did not finish within {timeout:.0f}s")
         except (OSError, SSHException, EOFError) as exc:
-            return _result(host, "error", f"connection lost: {_reason(exc)}")
+            return _result(host, "error", f"connection lost: {reason(exc)}")
         sections = fact.process(output.stdout_lines)
         if "host.clock" not in sections:
             detail = " ".join(output.stderr_lines)[:300] or "no output"
@@ -155,10 +155,10 @@ def _sweep_host(
             result.error = "output was truncated at the size limit"
         return result
     finally:
-        _close(target)
+        close_host(target)
 
 
-def _close(target: PyinfraHost) -> None:
+def close_host(target: PyinfraHost) -> None:
     """Drop the host's connection now: thousands of idle paramiko transports cost CPU and sockets."""
     try:
         target.disconnect()
@@ -182,6 +182,6 @@ def _result(host: Host, status: HostStatus, error: str | None) -> HostResult:
     )
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return clean(text, 300)

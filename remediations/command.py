@@ -27,7 +27,6 @@ from raquet.remediate import (
     Options,
     Target,
     judge,
-    latest_findings,
     operator,
     plan_targets,
     record,
@@ -142,7 +141,7 @@ def remediate(
             sweep_id = None if sweep.strip().lower() == "latest" else store.resolve_sweep(sweep)
         except SweepNotFound as exc:
             raise _usage(str(exc)) from None
-        findings = latest_findings(store, hosts, options.checks, sweep_id)
+        findings = store.latest_findings([h.name for h in hosts], options.checks, sweep_id)
         targets = plan_targets(hosts, findings, pol, reboot)
         if not targets:
             print("nothing to remediate: no failing finding with a remediation on these hosts")

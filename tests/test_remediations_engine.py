@@ -21,7 +21,6 @@ from raquet.remediate import (
     _proceed,
     _refuse,
     judge,
-    latest_findings,
     plan_targets,
     show,
 )
@@ -64,13 +63,13 @@ def test_each_host_and_check_is_judged_by_its_newest_finished_sweep(tmp_path: Pa
         sweep(
             store, T0 + timedelta(days=2), False, result("h1", finding("av", "fail", "unfinished"))
         )
-        latest = latest_findings(store, HOSTS, ["av", "software"], None)
+        latest = store.latest_findings([h.name for h in HOSTS], ["av", "software"])
         assert {f.check: (s, f.status) for s, f in latest["h1"]} == {
             "av": (new, "pass"),
             "software": (old, "fail"),
         }
         assert latest["h2"] == []
-        pinned = latest_findings(store, HOSTS, ["av"], old)
+        pinned = store.latest_findings([h.name for h in HOSTS], ["av"], old)
         assert [(s, f.title) for s, f in pinned["h1"]] == [(old, "old")]
 
 
