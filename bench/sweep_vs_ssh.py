@@ -1,6 +1,9 @@
 """Benchmark: `raquet sweep` of a lab fleet against plain parallel OpenSSH running the same script.
 
     sudo .venv/bin/python -m bench.sweep_vs_ssh --hosts 40 --runs 3
+    sudo .venv/bin/python -m bench.sweep_vs_ssh --hosts 1000 --runs 1 --check av
+
+More than 200 hosts run as several lab fleets (one /24 bridge each), swept as one inventory.
 
 Starts a lab fleet (tests/lab), then alternates, run by run: (a) `ssh host 'same script'`
 for every host at once (OpenSSH's client, one process per host, no parsing, no store) and
@@ -17,12 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from tabulate import tabulate
 
 import raquet  # noqa: F401
-from checks import registry
+from checks import select
 from raquet.policy import Policy
 from raquet.script import build, new_nonce
 from tests.lab.fleet import Fleet
@@ -32,7 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_SETS = [[], ["rqlab-openssl"], ["rqlab-tools"], ["rqlab-openssl", "rqlab-sudo"]]
 
 
-def fleet_scenario(count: int) -> Scenario:
+FLEET_SIZE = 200  # hosts per lab fleet (one /24 bridge each); bigger runs use several fleets
+
+
+def fleet_scenario(count: int, first: int) -> Scenario:
     hosts = [
         HostScenario(
             name=f"b-{i:04d}",
@@ -40,13 +47,45 @@ def fleet_scenario(count: int) -> Scenario:
             db_age_days=1 + i % 20,
             packages=PACKAGE_SETS[i % len(PACKAGE_SETS)],
         )
-        for i in range(count)
+        for i in range(first, first + count)
     ]
-    units = [UnitScenario(id=f"unit-{u}", name=f"Unit {u}", hosts=hosts[u::4]) for u in range(4)]
-    return Scenario(units=units)
+    units = [
+        UnitScenario(id=f"unit-{first}-{u}", name=f"Unit {first}/{u}", hosts=hosts[u::4])
+        for u in range(4)
+    ]
+    return Scenario(units=[u for u in units if u.hosts])
 
 
-def plain_ssh(fleet: Fleet, script: str) -> float:
+def start_fleets(count: int, workdir: Path, stack: ExitStack) -> list[Fleet]:
+    fleets = []
+    for first in range(0, count, FLEET_SIZE):
+        size = min(FLEET_SIZE, count - first)
+        fleet = Fleet(fleet_scenario(size, first), workdir / f"fleet-{first}")
+        fleets.append(stack.enter_context(fleet))
+    return fleets
+
+
+def combined_inventory(fleets: list[Fleet], path: Path) -> Path:
+    """One raquet inventory over every fleet; each host names its fleet's key and known_hosts."""
+    units = []
+    for fleet in fleets:
+        for unit in fleet.scenario.units:
+            hosts = [
+                {
+                    "name": h.name,
+                    "address": fleet.hosts[h.name].address,
+                    "ssh_user": "root",
+                    "ssh_key": str(fleet.client_key),
+                    "known_hosts": str(fleet.known_hosts),
+                }
+                for h in unit.hosts
+            ]
+            units.append({"id": unit.id, "name": unit.name, "hosts": hosts})
+    path.write_text(json.dumps({"province": "bench", "units": units}))  # JSON is YAML
+    return path
+
+
+def plain_ssh(fleets: list[Fleet], script: str) -> float:
     """Every host at once with the OpenSSH client, as a sysadmin's shell loop would."""
     started = time.monotonic()
     procs = [
@@ -67,6 +106,7 @@ def plain_ssh(fleet: Fleet, script: str) -> float:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        for fleet in fleets
         for h in fleet.hosts.values()
     ]
     codes = [p.wait() for p in procs]
@@ -76,9 +116,10 @@ def plain_ssh(fleet: Fleet, script: str) -> float:
     return elapsed
 
 
-def raquet_sweep(fleet: Fleet, workdir: Path, run: int) -> float:
-    started = time.monotonic()
+def raquet_sweep(inventory: Path, workdir: Path, run: int, checks: list[str], hosts: int) -> float:
     out = workdir / f"sweep-{run}.json"
+    selection = [arg for name in checks for arg in ("--check", name)]
+    started = time.monotonic()
     subprocess.run(
         [
             sys.executable,
@@ -86,7 +127,8 @@ def raquet_sweep(fleet: Fleet, workdir: Path, run: int) -> float:
             "raquet",
             "sweep",
             "-i",
-            str(fleet.inventory_path),
+            str(inventory),
+            *selection,
             "--db",
             f"sqlite:///{workdir}/bench.db",
             "--json",
@@ -99,8 +141,8 @@ def raquet_sweep(fleet: Fleet, workdir: Path, run: int) -> float:
     )
     elapsed = time.monotonic() - started
     swept = sum(h["status"] == "swept" for h in json.loads(out.read_text())["hosts"])
-    if swept != len(fleet.hosts):
-        raise RuntimeError(f"raquet swept {swept} of {len(fleet.hosts)} hosts")
+    if swept != hosts:
+        raise RuntimeError(f"raquet swept {swept} of {hosts} hosts")
     return elapsed
 
 
@@ -108,18 +150,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hosts", type=int, default=40)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--check", action="append", default=None, help="only these checks (both sides)"
+    )
     args = parser.parse_args()
+    checks = [c.name for c in select(args.check)]
     workdir = Path(tempfile.mkdtemp(prefix="raquet-bench."))
-    script = build(registry().values(), "linux", Policy(), new_nonce(), 120)
+    script = build(select(checks), "linux", Policy(), new_nonce(), 120)
     rows = []
-    with Fleet(fleet_scenario(args.hosts), workdir / "fleet") as fleet:
-        plain_ssh(fleet, script)  # warm caches on both sides before measuring
+    with ExitStack() as stack:
+        fleets = start_fleets(args.hosts, workdir, stack)
+        inventory = combined_inventory(fleets, workdir / "inventory.yml")
+        plain_ssh(fleets, script)  # warm caches on both sides before measuring
         for run in range(args.runs):
-            ssh_s = plain_ssh(fleet, script)
-            raquet_s = raquet_sweep(fleet, workdir, run)
+            ssh_s = plain_ssh(fleets, script)
+            raquet_s = raquet_sweep(inventory, workdir, run, checks, args.hosts)
             rows.append(
                 [run + 1, args.hosts, f"{ssh_s:.2f}", f"{raquet_s:.2f}", f"{raquet_s / ssh_s:.2f}"]
             )
+    print(f"checks: {', '.join(checks)}")
     print(tabulate(rows, headers=["run", "hosts", "plain ssh (s)", "raquet sweep (s)", "ratio"]))
     ratio = statistics.median(float(r[4]) for r in rows)
     print(

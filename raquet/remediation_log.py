@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, String, Table, Text, select
+from sqlalchemy import JSON, String, Table, Text, and_, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from raquet.store import Base, Store, as_utc, clean_json, clean_text
@@ -120,6 +120,23 @@ class RemediationLog:
             if row is None:
                 raise RemediationNotFound(f"no remediation {ref!r} in {self.url}")
             return _record(row)
+
+    def between(
+        self, since: datetime, until: datetime, unit: str | None = None
+    ) -> list[RemediationRecord]:
+        """Remediations done (finished, or started if never finished) or undone with
+        `since` <= time < `until`, oldest first, for the weekly reports: half-open, as for
+        detections, so a remediation is done in one week only."""
+        done = func.coalesce(RemediationRow.finished_at, RemediationRow.started_at)
+        start, end = as_utc(since), as_utc(until)
+        undone = and_(RemediationRow.undone_at >= start, RemediationRow.undone_at < end)
+        query = select(RemediationRow).where(or_(and_(done >= start, done < end), undone))
+        if unit is not None:
+            query = query.where(RemediationRow.unit == unit)
+        with self._sessions.begin() as session:
+            return [
+                _record(row) for row in session.scalars(query.order_by(done, RemediationRow.id))
+            ]
 
     def list(
         self, host: str | None = None, sweep_id: str | None = None, limit: int = 100

@@ -54,7 +54,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -986,6 +985,8 @@ class Store:
             self._sweep(session, sweep_id)
             if not rows:
                 return 0
+            from sqlalchemy.dialects import postgresql, sqlite  # one dialect's insert, when needed
+
             dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
             statement = (
                 dialect.insert(DetectionRow)

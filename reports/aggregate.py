@@ -6,10 +6,16 @@ Counting rules (printed in every report's notes, keep them in step):
   distinct names as the antivirus reported them (vendors name one family differently).
 - hosts in scope: the planned hosts of the unit's sweep; compliant: swept and no check
   failed or errored (`HostResult.compliant`).
-- cleaned (campaign form "số máy đã xử lý"), until remediation records exist (issue 5):
-  a host whose `infections` check passes in its unit's sweep of the week, and that was
-  infected earlier in the period (this ISO week and the one before): a detection dated
-  in the period, or recorded by a sweep of the period, before that passing sweep.
+- cleaned (campaign form "số máy đã xử lý"): each host once, if either
+  - its `infections` check passes in its unit's sweep of the week, and it was infected
+    earlier in the period (this ISO week and the one before): a detection dated in the
+    period, or recorded by a sweep of the period, before that passing sweep; or
+  - an `infections` remediation of the host was recorded `fixed` in the week (the
+    re-sweep after it passed) and was not undone by the week's end.
+- remediations: those of the remediation log done (finished, or started if the log has
+  no end) or undone in the week, counted by how they stand at the week's end: fixed,
+  failed, unverified, or undone once taken back. A remediation still `planned` never
+  ran to an outcome (raquet stopped, or nothing was applied) and is not counted.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from reports.model import (
     InfectedHost,
     MalwareRow,
     Metrics,
+    RemediationCounts,
+    RemediationDone,
     Report,
     SweepRef,
     Totals,
@@ -79,8 +87,64 @@ def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _cleaned(data: Collected) -> dict[HostKey, CleanedHost]:
-    """Hosts verified clean this week after an infection in the period (module docstring)."""
+def _done(data: Collected) -> list[RemediationDone]:
+    """The week's remediations that ran to an outcome, as they stand at the week's end."""
+    end = data.week.end(data.zone)
+    rows = []
+    for r in data.remediations:
+        if r.status == "planned":
+            continue
+        undone = r.undone_at is not None and r.undone_at < end
+        rows.append(
+            RemediationDone(
+                id=r.id,
+                unit=r.unit,
+                host=r.host,
+                check=r.check,
+                finding=r.finding,
+                status="undone" if undone else r.status,
+                outcome=r.status,
+                error=r.error or "",
+                operator=r.operator,
+                done_at=r.finished_at or r.started_at,
+                verify_sweep_id=r.verify_sweep_id,
+                undone_at=r.undone_at if undone else None,
+                undone_by=r.undone_by if undone else None,
+            )
+        )
+    return rows
+
+
+def _counts(rows: Iterable[RemediationDone]) -> RemediationCounts:
+    return RemediationCounts.model_validate(dict(Counter(r.status for r in rows)))
+
+
+def _cleaned(data: Collected, done: list[RemediationDone]) -> dict[HostKey, CleanedHost]:
+    """Hosts verified clean this week by a sweep or a fixed remediation (module docstring)."""
+    cleaned = _cleaned_by_sweep(data)
+    seen: dict[HostKey, list[datetime]] = defaultdict(list)
+    for d in data.detections:
+        seen[(d.unit, d.host)].append(d.detected_at)
+    for r in done:  # in time order: the latest fix of a host is the one shown
+        if r.check != "infections" or r.status != "fixed":
+            continue
+        key = (r.unit, r.host)
+        if key in cleaned:
+            cleaned[key] = cleaned[key].model_copy(update={"remediation_id": r.id})
+            continue
+        cleaned[key] = CleanedHost(
+            unit=r.unit,
+            host=r.host,
+            last_infected=max((at for at in seen[key] if at < r.done_at), default=None),
+            verified_at=r.done_at,
+            sweep_id=r.verify_sweep_id,
+            remediation_id=r.id,
+        )
+    return dict(sorted(cleaned.items()))
+
+
+def _cleaned_by_sweep(data: Collected) -> dict[HostKey, CleanedHost]:
+    """Hosts verified clean by this week's sweep after an infection in the period."""
     period_start = data.week.shifted(-1).start(data.zone)
     period_sweeps = {info.id for info in data.period_sweeps}
     infected_at: dict[HostKey, list[datetime]] = defaultdict(list)
@@ -101,7 +165,7 @@ def _cleaned(data: Collected) -> dict[HostKey, CleanedHost]:
                     verified_at=verified,
                     sweep_id=part.sweep.id,
                 )
-    return dict(sorted(cleaned.items()))
+    return cleaned
 
 
 def _unit_row(
@@ -111,6 +175,7 @@ def _unit_row(
     this: list[StoredDetection],
     last: list[StoredDetection],
     cleaned: int,
+    remediations: RemediationCounts,
 ) -> UnitRow:
     top = _ranked(Counter(d.name for d in this))[:1]
     hosts = part.hosts if part else []
@@ -130,6 +195,7 @@ def _unit_row(
         top_malware=top[0][0] if top else None,
         top_malware_count=top[0][1] if top else 0,
         cleaned=cleaned,
+        remediations=remediations,
     )
 
 
@@ -239,14 +305,18 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
     """
     buckets = _by_week(data)
     this, last = buckets[-1], buckets[-2]
-    cleaned = _cleaned(data)
+    done = _done(data)
+    cleaned = _cleaned(data, done)
+    done_by_unit: dict[str, list[RemediationDone]] = defaultdict(list)
+    for r in done:
+        done_by_unit[r.unit].append(r)
     this_by_unit: dict[str, list[StoredDetection]] = defaultdict(list)
     last_by_unit: dict[str, list[StoredDetection]] = defaultdict(list)
     for d in this:
         this_by_unit[d.unit].append(d)
     for d in last:
         last_by_unit[d.unit].append(d)
-    unit_ids = sorted(set(data.current) | set(this_by_unit) | set(last_by_unit))
+    unit_ids = sorted(set(data.current) | set(this_by_unit) | set(last_by_unit) | set(done_by_unit))
     units = [
         _unit_row(
             uid,
@@ -255,6 +325,7 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
             this_by_unit[uid],
             last_by_unit[uid],
             sum(1 for u, _ in cleaned if u == uid),
+            _counts(done_by_unit[uid]),
         )
         for uid in unit_ids
     ]
@@ -290,6 +361,7 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
             not_swept=sum(u.not_swept for u in units),
             compliant=sum(u.compliant for u in units),
             cleaned=len(cleaned),
+            remediations=_counts(done),
         ),
         malware=_malware(this),
         trend=[
@@ -314,4 +386,5 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
         ]
         report.failing = _failing(part)
         report.unswept = _unswept(unit, part)
+        report.remediations = done
     return Report.model_validate(clean_json(report.model_dump()))

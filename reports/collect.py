@@ -6,6 +6,14 @@ swept on Monday and again on Thursday is reported as Thursday found it. Infectio
 figures come from the store's detection record, each detection counted once in the ISO
 week of its own `detected_at`, whichever sweep found it.
 
+A remediation's verification sweep (`raquet remediate --apply`) re-sweeps a few hosts for
+a few checks, so it never stands for a unit's week while a full sweep of the unit exists.
+
+Remediations come from the remediation log: those done (finished, or started if the log
+has no end) or undone in the week, each once, in the week of its own time; with
+`--sweep`, only those of the sweep's hosts. A store that was never remediated has no
+remediations table and gives none; it is not created, since a report only reads.
+
 Reading a sweep means reading every host of it (`Store.sweep_result`), the dominant cost
 of a report, so sweeps are read newest first and reading stops as soon as every unit
 the inventory names has its latest sweep.
@@ -17,13 +25,16 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import inspect
 
 from raquet.models import HostResult
+from raquet.remediation_log import RemediationLog, RemediationRecord, RemediationRow
 from raquet.store import Store, StoredDetection, SweepInfo, SweepNotFound
 from reports.weeks import IsoWeek
 
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 TREND_WEEKS = 8
+VERIFICATION = "remediation verification"  # the `purpose` raquet.remediate.verify records
 
 
 class UsageError(Exception):
@@ -60,6 +71,7 @@ class Collected(BaseModel):
     period_sweeps: list[SweepInfo]
     current: dict[str, UnitSweep]
     detections: list[StoredDetection]
+    remediations: list[RemediationRecord]
 
 
 def _zone(info: SweepInfo) -> ZoneInfo:
@@ -109,13 +121,19 @@ def _read_units(store: Store, info: SweepInfo, wanted: str | None) -> dict[str, 
     }
 
 
+def _verification(info: SweepInfo) -> bool:
+    return info.options.get("purpose") == VERIFICATION
+
+
 def _latest_per_unit(
     store: Store, week_sweeps: list[SweepInfo], wanted: str | None
 ) -> dict[str, UnitSweep]:
-    """Each unit's latest sweep of the week, reading as few sweeps as possible."""
-    expected = {wanted} if wanted else set(_unit_names(week_sweeps[:1]))
+    """Each unit's latest sweep of the week, reading as few sweeps as possible; a
+    verification sweep only for a unit that no other sweep of the week covered."""
+    candidates = sorted(week_sweeps, key=_verification)  # stable: newest first within each
+    expected = {wanted} if wanted else set(_unit_names(candidates[:1]))
     current: dict[str, UnitSweep] = {}
-    for info in week_sweeps:
+    for info in candidates:
         for unit, part in _read_units(store, info, wanted).items():
             current.setdefault(unit, part)
         if expected and expected <= current.keys():
@@ -128,6 +146,24 @@ def _selected_sweep(store: Store, ref: str) -> SweepInfo:
         return store.sweep_info(store.resolve_sweep(ref))
     except SweepNotFound as exc:
         raise UsageError(str(exc)) from None
+
+
+def _remediations(
+    store: Store, since: datetime, until: datetime, unit: str | None
+) -> list[RemediationRecord]:
+    """The log's remediations of [since, until); none, and nothing written, when the store
+    has no remediations table (RemediationLog would create it)."""
+    if not inspect(store.engine).has_table(RemediationRow.__tablename__):
+        return []
+    return RemediationLog(store).between(since, until, unit)
+
+
+def _of_hosts(
+    records: list[RemediationRecord], current: dict[str, UnitSweep]
+) -> list[RemediationRecord]:
+    """Only the remediations of hosts the selected sweep planned."""
+    hosts = {(unit, name) for unit, part in current.items() for name in part.planned}
+    return [r for r in records if (r.unit, r.host) in hosts]
 
 
 def collect(store: Store, selection: Selection, now: datetime) -> Collected:
@@ -168,6 +204,9 @@ def collect(store: Store, selection: Selection, now: datetime) -> Collected:
     detections = store.detections(
         since=week.shifted(1 - TREND_WEEKS).start(zone), until=week.end(zone), unit=selection.unit
     )
+    remediations = _remediations(store, week.start(zone), week.end(zone), selection.unit)
+    if chosen is not None:
+        remediations = _of_hosts(remediations, current)
     newest_read = week_sweeps[0]
     return Collected(
         zone=zone,
@@ -179,4 +218,5 @@ def collect(store: Store, selection: Selection, now: datetime) -> Collected:
         period_sweeps=period,
         current=current,
         detections=detections,
+        remediations=remediations,
     )

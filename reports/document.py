@@ -58,7 +58,7 @@ def layout(report: Report, templates: Path | None) -> Document:
         env=env,
         templates=templates,
         prose=text,
-        tables=all_tables(report, L),
+        tables=all_tables(report, L, fmt),
         issuer=issuer,
         date_line=L.date_line.format(place=place, month=fmt.month(today), year=today.year),
         period=period,

@@ -58,6 +58,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "t_detections": ("Chi tiết phát hiện mã độc", "Malware detections"),
     "t_cleaned": ("Máy đã xử lý và xác minh sạch", "Machines cleaned and verified"),
     "t_unswept": ("Máy chưa rà quét được", "Machines not swept"),
+    "t_remediations": ("Biện pháp khắc phục đã thực hiện", "Remediations done"),
     # columns
     "c_no": ("STT", "No."),
     "c_metric": ("Chỉ số", "Figure"),
@@ -104,6 +105,13 @@ _LABELS: dict[str, tuple[str, str]] = {
     "c_verified_at": ("Xác minh sạch lúc", "Verified clean at"),
     "c_sweep": ("Lượt rà quét", "Sweep"),
     "c_reason": ("Lý do", "Reason"),
+    "c_remediation": ("Biện pháp khắc phục", "Remediation"),
+    "c_result": ("Kết quả", "Result"),
+    "c_error": ("Lỗi", "Error"),
+    "c_operator": ("Người thực hiện", "Operator"),
+    "c_done_at": ("Thực hiện lúc", "Done at"),
+    "c_verify_sweep": ("Lượt rà quét xác minh", "Verification sweep"),
+    "c_undone_at": ("Hoàn tác lúc", "Undone at"),
     # figures
     "m_detections": ("Số lượt phát hiện mã độc", "Malware detections"),
     "m_infected": ("Số máy bị lây nhiễm", "Infected machines"),
@@ -126,8 +134,16 @@ _LABELS: dict[str, tuple[str, str]] = {
     "f_figures": ("Thông tin số liệu", "Figures"),
     "f_in_scope_note": ("máy trong kế hoạch rà quét", "hosts planned by the sweep"),
     "f_cleaned_note": (
-        "nhiễm trong kỳ, lần rà quét sau cùng không còn phát hiện",
-        "infected in the period, clean at the latest sweep",
+        "nhiễm trong kỳ, lần rà quét sau cùng không còn phát hiện, "
+        "hoặc đã khắc phục lây nhiễm và xác minh trong tuần",
+        "infected in the period, clean at the latest sweep, "
+        "or its infection remediated and verified this week",
+    ),
+    "remediation_line": (
+        "Biện pháp khắc phục trong tuần: {fixed} đã khắc phục, {failed} thất bại, "
+        "{unverified} chưa xác minh, {undone} đã hoàn tác.",
+        "Remediations this week: {fixed} fixed, {failed} failed, {unverified} unverified, "
+        "{undone} undone.",
     ),
     # statuses
     "s_pass": ("đạt", "pass"),
@@ -137,6 +153,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "h_unreachable": ("không kết nối được", "unreachable"),
     "h_error": ("lỗi khi rà quét", "sweep error"),
     "h_pending": ("chưa có kết quả", "no result yet"),
+    "r_fixed": ("Đã khắc phục", "Fixed"),
+    "r_failed": ("Thất bại", "Failed"),
+    "r_unverified": ("Chưa xác minh", "Unverified"),
+    "r_undone": ("Đã hoàn tác", "Undone"),
     "v_info": ("thông tin", "info"),
     "v_low": ("thấp", "low"),
     "v_medium": ("trung bình", "medium"),
@@ -162,6 +182,9 @@ class Labels(dict[str, str]):
 
     def severity(self, value: str) -> str:
         return self.get(f"v_{value}", value)
+
+    def remediation(self, value: str) -> str:
+        return self.get(f"r_{value}", value)
 
 
 def labels(lang: Lang) -> Labels:

@@ -15,6 +15,10 @@ from reports.change import Change
 from reports.formatting import Lang
 
 Kind = Literal["province", "unit"]
+# A remediation done (the log's "planned" never ran to an outcome), and as a report shows
+# it: its outcome, or "undone" once taken back.
+RemediationOutcome = Literal["fixed", "failed", "unverified"]
+RemediationShown = RemediationOutcome | Literal["undone"]
 
 
 class SweepRef(BaseModel):
@@ -26,8 +30,19 @@ class SweepRef(BaseModel):
     units: list[str]
 
 
+class RemediationCounts(BaseModel):
+    """Remediations done in the week by how they stand at its end (planned-only ones were
+    never done and are not counted)."""
+
+    fixed: int = 0
+    failed: int = 0
+    unverified: int = 0
+    undone: int = 0
+
+
 class UnitRow(BaseModel):
-    """One unit's week: scope and compliance from its latest sweep, infections from detections."""
+    """One unit's week: scope and compliance from its latest sweep, infections from detections,
+    what was remediated from the remediation log."""
 
     unit: str
     name: str
@@ -42,6 +57,7 @@ class UnitRow(BaseModel):
     top_malware: str | None = None
     top_malware_count: int = 0
     cleaned: int = 0
+    remediations: RemediationCounts = RemediationCounts()
 
 
 class Totals(BaseModel):
@@ -52,6 +68,7 @@ class Totals(BaseModel):
     not_swept: int = 0
     compliant: int = 0
     cleaned: int = 0
+    remediations: RemediationCounts = RemediationCounts()
 
 
 class Metrics(BaseModel):
@@ -119,13 +136,33 @@ class FailingFinding(BaseModel):
 
 
 class CleanedHost(BaseModel):
-    """A host counted as cleaned (campaign form "số máy đã xử lý"), with what proves it."""
+    """A host counted as cleaned (campaign form "số máy đã xử lý"), with what proves it: a
+    passing sweep, a fixed `infections` remediation, or both."""
 
     unit: str
     host: str
-    last_infected: datetime
+    last_infected: datetime | None = Field(description="None: no detection record before")
     verified_at: datetime
-    sweep_id: str
+    sweep_id: str | None = Field(description="the sweep that found it clean, if one was run")
+    remediation_id: str | None = None
+
+
+class RemediationDone(BaseModel):
+    """A remediation of the week from the remediation log, and how its verification ended."""
+
+    id: str
+    unit: str
+    host: str
+    check: str
+    finding: str
+    status: RemediationShown
+    outcome: RemediationOutcome = Field(description="as recorded when done, before any undo")
+    error: str
+    operator: str
+    done_at: datetime = Field(description="finished, or started if the log has no end")
+    verify_sweep_id: str | None
+    undone_at: datetime | None
+    undone_by: str | None
 
 
 class UnsweptHost(BaseModel):
@@ -163,3 +200,4 @@ class Report(BaseModel):
     detections: list[DetectionRow] = Field(default_factory=list)
     failing: list[FailingFinding] = Field(default_factory=list)
     unswept: list[UnsweptHost] = Field(default_factory=list)
+    remediations: list[RemediationDone] = Field(default_factory=list)

@@ -11,8 +11,9 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from reports.change import Change
+from reports.formatting import Formatter
 from reports.labels import Labels
-from reports.model import Report, UnitRow
+from reports.model import RemediationCounts, Report, UnitRow
 
 Cell = int | Change | datetime | date | str | None
 
@@ -26,6 +27,7 @@ class Table(BaseModel):
     rows: list[list[Cell]]
     total: list[Cell] | None = None
     highlight: list[int] = Field(default_factory=list, description="row indexes to stress")
+    note: str | None = Field(None, description="a line for people under the table (not in CSV)")
 
 
 def _cells(*values: Cell) -> list[Cell]:
@@ -36,7 +38,14 @@ def _numbered(rows: list[list[Cell]]) -> list[list[Cell]]:
     return [[index, *row] for index, row in enumerate(rows, 1)]
 
 
-def summary(report: Report, L: Labels) -> Table:
+def remediation_line(counts: RemediationCounts, L: Labels, fmt: Formatter) -> str:
+    """The week's remediations in one sentence, under the summary."""
+    return L.remediation_line.format(
+        **{status: fmt.number(count) for status, count in counts.model_dump().items()}
+    )
+
+
+def summary(report: Report, L: Labels, fmt: Formatter) -> Table:
     m = report.metrics
     return Table(
         key="summary",
@@ -47,6 +56,7 @@ def summary(report: Report, L: Labels) -> Table:
             [L.m_infected, m.infected.current, m.infected.previous, m.infected],
             [L.m_malware, m.malware.current, m.malware.previous, m.malware],
         ],
+        note=remediation_line(report.totals.remediations, L, fmt),
     )
 
 
@@ -282,13 +292,71 @@ def detections(report: Report, L: Labels) -> Table:
     )
 
 
+ID_SHOWN = 12  # of a sweep or remediation id in a table; JSON has it whole
+
+
+def _short(ref: str | None) -> str:
+    return (ref or "")[:ID_SHOWN]
+
+
 def cleaned(report: Report, L: Labels) -> Table:
     return Table(
         key="cleaned",
         title=L.t_cleaned,
-        columns=[L.c_no, L.c_host, L.c_last_infected, L.c_verified_at, L.c_sweep],
+        columns=[
+            L.c_no,
+            L.c_host,
+            L.c_last_infected,
+            L.c_verified_at,
+            L.c_sweep,
+            L.c_remediation,
+        ],
         rows=_numbered(
-            [[c.host, c.last_infected, c.verified_at, c.sweep_id[:12]] for c in report.cleaned]
+            [
+                [
+                    c.host,
+                    c.last_infected,
+                    c.verified_at,
+                    _short(c.sweep_id),
+                    _short(c.remediation_id),
+                ]
+                for c in report.cleaned
+            ]
+        ),
+    )
+
+
+def remediations(report: Report, L: Labels) -> Table:
+    return Table(
+        key="remediations",
+        title=L.t_remediations,
+        columns=[
+            L.c_no,
+            L.c_host,
+            L.c_check,
+            L.c_title,
+            L.c_result,
+            L.c_error,
+            L.c_operator,
+            L.c_done_at,
+            L.c_verify_sweep,
+            L.c_undone_at,
+        ],
+        rows=_numbered(
+            [
+                [
+                    r.host,
+                    r.check,
+                    r.finding,
+                    L.remediation(r.status),
+                    one_line(r.error),
+                    r.operator,
+                    r.done_at,
+                    _short(r.verify_sweep_id),
+                    r.undone_at,
+                ]
+                for r in report.remediations
+            ]
         ),
     )
 
@@ -302,11 +370,11 @@ def unswept(report: Report, L: Labels) -> Table:
     )
 
 
-EVIDENCE_LIMIT = 600
+CELL_LIMIT = 600
 
 
 def evidence_text(evidence: dict[str, object]) -> str:
-    """Evidence on one line for a table cell, cut at EVIDENCE_LIMIT (JSON has it whole)."""
+    """Evidence on one line for a table cell (`one_line`)."""
     parts = []
     for key, value in evidence.items():
         if isinstance(value, list):
@@ -319,16 +387,21 @@ def evidence_text(evidence: dict[str, object]) -> str:
             parts.append(f"{key}: [{shown}]")
         else:
             parts.append(f"{key}: {value}")
-    text = " · ".join(parts).replace("\n", " ")
-    return text if len(text) <= EVIDENCE_LIMIT else text[: EVIDENCE_LIMIT - 1] + "…"
+    return one_line(" · ".join(parts))
 
 
-def all_tables(report: Report, L: Labels) -> list[Table]:
-    """The tables in the order every format shows them."""
+def one_line(text: str) -> str:
+    """Host text (evidence, an error's output) on one line for a table cell, cut at
+    CELL_LIMIT (JSON has it whole)."""
+    text = " ".join(text.splitlines())
+    return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
+
+
+def all_tables(report: Report, L: Labels, fmt: Formatter) -> list[Table]:
+    """The tables in the order every format shows them; the summary first, with its line."""
     if report.unit is None:
-        builders = [summary, units, malware, infected, connections, trend]
-        builders += [campaign, campaign_units]
+        builders = [units, malware, infected, connections, trend, campaign, campaign_units]
     else:
-        builders = [summary, units, malware, infected, connections, failing, detections]
+        builders = [units, malware, infected, connections, failing, detections, remediations]
         builders += [cleaned, unswept, trend, campaign]
-    return [build(report, L) for build in builders]
+    return [summary(report, L, fmt), *(build(report, L) for build in builders)]

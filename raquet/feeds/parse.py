@@ -20,9 +20,7 @@ from raquet.feeds.collect import Collector
 from raquet.feeds.csvfile import looks_like_csv, parse_csv
 from raquet.feeds.misp import is_misp, parse_misp
 from raquet.feeds.model import FeedFormat, ParsedFeed
-from raquet.feeds.stix import is_bundle, parse_stix
 from raquet.feeds.text import parse_text
-from raquet.feeds.xlsxfile import parse_xlsx
 
 FormatChoice = Literal["auto", "txt", "csv", "stix", "misp", "xlsx"]
 DEFAULT_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -53,11 +51,15 @@ def parse_feed(
     if _starts(raw, _OLE):
         _fail(path, "a binary .xls workbook: save it as .xlsx (Excel Workbook) and import that")
     if fmt == "xlsx" or (fmt == "auto" and _starts(raw, _ZIP)):
+        from raquet.feeds.xlsxfile import parse_xlsx  # openpyxl: only when a workbook comes
+
         parse_xlsx(raw, out)
         return out.result("xlsx")
     text = _decode(path, raw)
     if fmt in ("stix", "misp") or (fmt == "auto" and _is_json(path, text)):
         data = _json(path, text)
+        from raquet.feeds.stix import is_bundle, parse_stix  # the STIX grammar: only for JSON
+
         if fmt == "auto":
             fmt = "stix" if is_bundle(data) else "misp" if is_misp(data) else _not_a_feed(path)
         (parse_stix if fmt == "stix" else parse_misp)(data, out)
