@@ -22,6 +22,10 @@ FindingStatus = Literal["pass", "fail", "error", "not_applicable"]
 Severity = Literal["info", "low", "medium", "high", "critical"]
 HostStatus = Literal["swept", "unreachable", "error"]
 
+VERIFICATION_PURPOSE = "remediation verification"
+"""The `purpose` option of a sweep that re-checks remediated hosts only; reports do not take
+it for a unit's sweep of the week."""
+
 SLUG = r"^[a-z0-9][a-z0-9._-]*$"
 HOST_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@/-]*$"
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")

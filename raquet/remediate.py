@@ -43,7 +43,7 @@ from pyinfra.context import ctx_host, ctx_state
 
 from checks.base import Context, clean
 from raquet import sweep
-from raquet.models import Finding, Host, HostResult, Inventory
+from raquet.models import VERIFICATION_PURPOSE, Finding, Host, HostResult, Inventory
 from raquet.policy import Policy
 from raquet.remediation_log import (
     OperationRecord,
@@ -350,7 +350,7 @@ def verify(
         checks,
         [(h.name, h.unit) for h in hosts],
         {
-            "purpose": "remediation verification",
+            "purpose": VERIFICATION_PURPOSE,
             "policy": policy.source,
             "parallel": options.parallel,
             "connect_timeout": options.connect_timeout,

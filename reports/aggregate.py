@@ -87,50 +87,23 @@ def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _done(data: Collected) -> list[RemediationDone]:
-    """The week's remediations that ran to an outcome, as they stand at the week's end."""
-    end = data.week.end(data.zone)
-    rows = []
-    for r in data.remediations:
-        if r.status == "planned":
-            continue
-        undone = r.undone_at is not None and r.undone_at < end
-        rows.append(
-            RemediationDone(
-                id=r.id,
-                unit=r.unit,
-                host=r.host,
-                check=r.check,
-                finding=r.finding,
-                status="undone" if undone else r.status,
-                outcome=r.status,
-                error=r.error or "",
-                operator=r.operator,
-                done_at=r.finished_at or r.started_at,
-                verify_sweep_id=r.verify_sweep_id,
-                undone_at=r.undone_at if undone else None,
-                undone_by=r.undone_by if undone else None,
-            )
-        )
-    return rows
-
-
 def _counts(rows: Iterable[RemediationDone]) -> RemediationCounts:
     return RemediationCounts.model_validate(dict(Counter(r.status for r in rows)))
 
 
-def _cleaned(data: Collected, done: list[RemediationDone]) -> dict[HostKey, CleanedHost]:
+def _cleaned(data: Collected) -> dict[HostKey, CleanedHost]:
     """Hosts verified clean this week by a sweep or a fixed remediation (module docstring)."""
-    cleaned = _cleaned_by_sweep(data)
+    swept = _cleaned_by_sweep(data)
+    cleaned = dict(swept)
     seen: dict[HostKey, list[datetime]] = defaultdict(list)
     for d in data.detections:
         seen[(d.unit, d.host)].append(d.detected_at)
-    for r in done:  # in time order: the latest fix of a host is the one shown
+    for r in data.remediations:  # in time order: a host's latest fix is the one shown
         if r.check != "infections" or r.status != "fixed":
             continue
         key = (r.unit, r.host)
-        if key in cleaned:
-            cleaned[key] = cleaned[key].model_copy(update={"remediation_id": r.id})
+        if key in swept:
+            cleaned[key] = swept[key].model_copy(update={"remediation_id": r.id})
             continue
         cleaned[key] = CleanedHost(
             unit=r.unit,
@@ -305,10 +278,9 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
     """
     buckets = _by_week(data)
     this, last = buckets[-1], buckets[-2]
-    done = _done(data)
-    cleaned = _cleaned(data, done)
+    cleaned = _cleaned(data)
     done_by_unit: dict[str, list[RemediationDone]] = defaultdict(list)
-    for r in done:
+    for r in data.remediations:
         done_by_unit[r.unit].append(r)
     this_by_unit: dict[str, list[StoredDetection]] = defaultdict(list)
     last_by_unit: dict[str, list[StoredDetection]] = defaultdict(list)
@@ -361,7 +333,7 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
             not_swept=sum(u.not_swept for u in units),
             compliant=sum(u.compliant for u in units),
             cleaned=len(cleaned),
-            remediations=_counts(done),
+            remediations=_counts(data.remediations),
         ),
         malware=_malware(this),
         trend=[
@@ -386,5 +358,5 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
         ]
         report.failing = _failing(part)
         report.unswept = _unswept(unit, part)
-        report.remediations = done
+        report.remediations = data.remediations
     return Report.model_validate(clean_json(report.model_dump()))

@@ -10,8 +10,9 @@ A remediation's verification sweep (`raquet remediate --apply`) re-sweeps a few 
 a few checks, so it never stands for a unit's week while a full sweep of the unit exists.
 
 Remediations come from the remediation log: those done (finished, or started if the log
-has no end) or undone in the week, each once, in the week of its own time; with
-`--sweep`, only those of the sweep's hosts. A store that was never remediated has no
+has no end) or undone in the week, each done in the week of its own time, as they stood
+at the week's end; with `--sweep`, only those of the sweep's hosts. One still `planned`
+never ran to an outcome and is left out. A store that was never remediated has no
 remediations table and gives none; it is not created, since a report only reads.
 
 Reading a sweep means reading every host of it (`Store.sweep_result`), the dominant cost
@@ -22,19 +23,22 @@ the inventory names has its latest sweep.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import inspect
 
-from raquet.models import HostResult
-from raquet.remediation_log import RemediationLog, RemediationRecord, RemediationRow
+from raquet.models import VERIFICATION_PURPOSE, HostResult
 from raquet.store import Store, StoredDetection, SweepInfo, SweepNotFound
+from reports.model import RemediationDone
 from reports.weeks import IsoWeek
+
+if TYPE_CHECKING:
+    from raquet.remediation_log import RemediationRecord
 
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 TREND_WEEKS = 8
-VERIFICATION = "remediation verification"  # the `purpose` raquet.remediate.verify records
 
 
 class UsageError(Exception):
@@ -71,7 +75,7 @@ class Collected(BaseModel):
     period_sweeps: list[SweepInfo]
     current: dict[str, UnitSweep]
     detections: list[StoredDetection]
-    remediations: list[RemediationRecord]
+    remediations: list[RemediationDone]
 
 
 def _zone(info: SweepInfo) -> ZoneInfo:
@@ -122,7 +126,7 @@ def _read_units(store: Store, info: SweepInfo, wanted: str | None) -> dict[str, 
 
 
 def _verification(info: SweepInfo) -> bool:
-    return info.options.get("purpose") == VERIFICATION
+    return info.options.get("purpose") == VERIFICATION_PURPOSE
 
 
 def _latest_per_unit(
@@ -148,22 +152,52 @@ def _selected_sweep(store: Store, ref: str) -> SweepInfo:
         raise UsageError(str(exc)) from None
 
 
+def _as_of(record: RemediationRecord, end: datetime) -> RemediationDone | None:
+    """A remediation as it stood at `end` (undone only if taken back before), or None if
+    it is still planned: it never ran to an outcome."""
+    if record.status == "planned":
+        return None
+    undone = record.undone_at is not None and record.undone_at < end
+    return RemediationDone(
+        id=record.id,
+        unit=record.unit,
+        host=record.host,
+        check=record.check,
+        finding=record.finding,
+        status="undone" if undone else record.status,
+        outcome=record.status,
+        error=record.error or "",
+        operator=record.operator,
+        done_at=record.finished_at or record.started_at,
+        verify_sweep_id=record.verify_sweep_id,
+        undone_at=record.undone_at if undone else None,
+        undone_by=record.undone_by if undone else None,
+    )
+
+
 def _remediations(
     store: Store, since: datetime, until: datetime, unit: str | None
-) -> list[RemediationRecord]:
-    """The log's remediations of [since, until); none, and nothing written, when the store
-    has no remediations table (RemediationLog would create it)."""
+) -> list[RemediationDone]:
+    """The log's remediations done or undone in [since, until), oldest first; none, and
+    nothing written, when the store has no remediations table.
+
+    The log is imported only here, once the store is open: importing it adds its table to
+    the schema that opening a Store creates, and RemediationLog creates it too.
+    """
+    from raquet.remediation_log import RemediationLog, RemediationRow
+
     if not inspect(store.engine).has_table(RemediationRow.__tablename__):
         return []
-    return RemediationLog(store).between(since, until, unit)
+    records = RemediationLog(store).between(since, until, unit)
+    return [done for r in records if (done := _as_of(r, until)) is not None]
 
 
 def _of_hosts(
-    records: list[RemediationRecord], current: dict[str, UnitSweep]
-) -> list[RemediationRecord]:
+    remediations: list[RemediationDone], current: dict[str, UnitSweep]
+) -> list[RemediationDone]:
     """Only the remediations of hosts the selected sweep planned."""
     hosts = {(unit, name) for unit, part in current.items() for name in part.planned}
-    return [r for r in records if (r.unit, r.host) in hosts]
+    return [r for r in remediations if (r.unit, r.host) in hosts]
 
 
 def collect(store: Store, selection: Selection, now: datetime) -> Collected:

@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import Iterator
 from decimal import Decimal
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from reports.formats import Format, write
 from reports.formatting import Lang
 from reports.weeks import IsoWeek
 from tests.fixtures.reports import hostile
+from tests.fixtures.reports.page import Page
 from tests.fixtures.reports.province import REPORT_TIME
 from tests.fixtures.reports.stores import evil_fixture, lang_son_fixture  # noqa: F401 (fixtures)
 
@@ -52,34 +52,6 @@ def render(
     return write_report(store, chosen, format, output, lang, None, REPORT_TIME)
 
 
-class _Html(HTMLParser):
-    """Tags, attributes and text of a page, the way a browser would tokenise them."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
-        self.text: list[str] = []
-        self._hidden = 0
-        self.feed(text)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, attrs))
-        self._hidden += tag in ("style", "title")
-        if tag not in ("strong", "span", "wbr"):  # a block or cell boundary separates words
-            self.text.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        self._hidden -= tag in ("style", "title")
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self.text.append(data)
-
-    @property
-    def words(self) -> str:
-        return " ".join("".join(self.text).split())
-
-
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("reports")
@@ -93,12 +65,12 @@ def letters(lang_son: tuple[Store, dict[str, str]]) -> dict[str, Document]:
 
 
 @pytest.fixture(scope="module")
-def letter_vi(letters: dict[str, Document], out: Path) -> _Html:
+def letter_vi(letters: dict[str, Document], out: Path) -> Page:
     (path,) = write(Format.html, letters["vi"], out / "letter.vi.html")
-    return _Html(path.read_text(encoding="utf-8"))
+    return Page(path.read_text(encoding="utf-8"))
 
 
-def test_html_letter_in_vietnamese_has_the_decree_layout_and_seed_figures(letter_vi: _Html) -> None:
+def test_html_letter_in_vietnamese_has_the_decree_layout_and_seed_figures(letter_vi: Page) -> None:
     words = letter_vi.words
     for expected in [
         "UBND TỈNH LẠNG SƠN SỞ THÔNG TIN VÀ TRUYỀN THÔNG",
@@ -109,7 +81,8 @@ def test_html_letter_in_vietnamese_has_the_decree_layout_and_seed_figures(letter
         "Kính gửi: - Huyện Tràng Định; - Huyện Văn Lãng; - Sở Thông tin và Truyền thông.",
         "Tình trạng lây nhiễm mã độc từ ngày 31/05/2021 đến ngày 06/06/2021:",
         "đã rà quét 87/90 máy thuộc phạm vi, trong đó 24 máy đạt yêu cầu tuân thủ",
-        "Số máy đã xử lý, làm sạch mã độc (rà quét lại không còn phát hiện): 13 máy",
+        "Số máy đã xử lý, làm sạch mã độc (rà quét lại không còn phát hiện, hoặc đã khắc phục "
+        "và xác minh): 13 máy",
         "theo khuyến nghị tại báo cáo chi tiết./.",
         "Nơi nhận: - Như trên; - Lãnh đạo cơ quan; - Lưu: VT.",
         "Phụ lục BÁO CÁO CHI TIẾT TÌNH HÌNH LÂY NHIỄM MÃ ĐỘC",
@@ -132,7 +105,7 @@ def test_html_letter_in_vietnamese_has_the_decree_layout_and_seed_figures(letter
     assert highlighted.count("top") == 1
 
 
-def test_html_is_self_contained(letter_vi: _Html) -> None:
+def test_html_is_self_contained(letter_vi: Page) -> None:
     tags = {tag for tag, _ in letter_vi.tags}
     assert not tags & {"script", "link", "img", "iframe", "object", "embed", "a", "base"}
     for _, attrs in letter_vi.tags:
@@ -146,7 +119,7 @@ def test_html_is_self_contained(letter_vi: _Html) -> None:
 
 def test_html_letter_in_english(letters: dict[str, Document], out: Path) -> None:
     (path,) = write(Format.html, letters["en"], out / "letter.en.html")
-    words = _Html(path.read_text(encoding="utf-8")).words
+    words = Page(path.read_text(encoding="utf-8")).words
     for expected in SEED_EN:
         assert expected in words
     assert "SOCIALIST REPUBLIC OF VIETNAM Independence - Freedom - Happiness" in words
@@ -185,6 +158,7 @@ def test_json_carries_everything(letters: dict[str, Document], out: Path) -> Non
         "not_swept": 3,
         "compliant": 24,
         "cleaned": 13,
+        "remediations": {"fixed": 0, "failed": 0, "unverified": 0, "undone": 0},
     }
     assert len(data["infected_hosts"]) == 57 and len(data["cleaned"]) == 13
     assert data["generated_at"] == "2021-06-07T09:00:00+07:00"
@@ -252,7 +226,7 @@ def test_xlsx_tables_with_numbers_and_the_campaign_form(
         "Bảng 1 - Tổng hợp theo đơn vị",
         "Bảng 2 - Mã độc phát hiện",
         "Bảng 3 - Máy bị lây nhiễm",
-        "Bảng 4 - Kết nối đến địa chỉ độ",
+        "Bảng 4 - Kết nối đến địa chỉ",
         "Diễn biến theo tuần",
         "Thống kê kết quả chiến dịch",
         "Thống kê chiến dịch theo đơn vị",
@@ -352,7 +326,7 @@ def test_docx_in_english(letters: dict[str, Document], out: Path) -> None:
 def test_unit_report_in_every_format(lang_son: tuple[Store, dict[str, str]], out: Path) -> None:
     store = lang_son[0]
     (html,) = render(store, Format.html, out / "unit.html", week=W22, unit="so-tttt")
-    words = _Html(html.read_text(encoding="utf-8")).words
+    words = Page(html.read_text(encoding="utf-8")).words
     assert "BÁO CÁO CHI TIẾT KẾT QUẢ RÀ QUÉT TUÂN THỦ VÀ LÂY NHIỄM MÃ ĐỘC" in words
     assert "Kính gửi: Sở Thông tin và Truyền thông." in words
     assert "st-08 connections không đạt nghiêm trọng connection to a listed address" in words
@@ -369,6 +343,7 @@ def test_unit_report_in_every_format(lang_son: tuple[Store, dict[str, str]], out
             "connections",
             "findings",
             "detections",
+            "remediations",
             "cleaned",
             "unswept",
             "trend",
@@ -398,17 +373,18 @@ def hostile_files(evil: tuple[Store, str], out: Path) -> Iterator[dict[Format, l
 
 def test_hostile_text_is_inert_in_html(hostile_files: dict[Format, list[Path]]) -> None:
     for path in hostile_files[Format.html]:
-        page = _Html(path.read_text(encoding="utf-8"))
+        page = Page(path.read_text(encoding="utf-8"))
         allowed = {"html", "head", "meta", "title", "style", "body", "article", "section"}
         allowed |= {"table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "div", "p"}
         allowed |= {"span", "strong", "wbr", "hr", "h1", "h2", "svg", "rect", "text"}
         assert {tag for tag, _ in page.tags} <= allowed
         assert not [name for _, attrs in page.tags for name, _ in attrs if name.startswith("on")]
         assert hostile.SCRIPT in page.words and hostile.UNIT_NAME in page.words
-    unit = _Html(hostile_files[Format.html][0].read_text(encoding="utf-8")).words
+    unit = Page(hostile_files[Format.html][0].read_text(encoding="utf-8")).words
     for shown in hostile.SHOWN.values():
         assert " ".join(shown.split()) in unit
     assert hostile.TEMPLATE in unit  # shown as text, never rendered as a template
+    assert f"Thất bại {hostile.ERROR_SHOWN} {hostile.AT_FORMULA}" in unit  # the remediation
 
 
 def test_hostile_text_is_inert_in_markdown(hostile_files: dict[Format, list[Path]]) -> None:
@@ -418,7 +394,7 @@ def test_hostile_text_is_inert_in_markdown(hostile_files: dict[Format, list[Path
     assert not re.search(r"(?<!\\)\]\(", text)  # no link can open
     assert r"\<script\>alert(1)\</script\>" in text
     blocks = re.findall(r"(?:^\|.*\n)+", text, re.MULTILINE)
-    assert len(blocks) == 10  # every table of the unit report but the empty "cleaned"
+    assert len(blocks) == 11  # every table of the unit report but the empty "cleaned"
     for block in blocks:  # a cell can never add a column
         widths = {len(re.findall(r"(?<!\\)\|", line)) for line in block.splitlines()}
         assert len(widths) == 1, block
@@ -436,6 +412,7 @@ def test_hostile_text_cannot_become_a_formula(hostile_files: dict[Format, list[P
                     texts.append(cell.value)
                     assert cell.quotePrefix, (sheet.title, cell.coordinate)
     assert hostile.FORMULA in texts and hostile.HYPERLINK in texts
+    assert hostile.ERROR_SHOWN in texts and hostile.AT_FORMULA in texts  # the remediation
     assert not any("\x1b" in t or "\x07" in t or "\u202e" in t for t in texts)
     cells = []
     for path in hostile_files[Format.csv]:
@@ -443,6 +420,7 @@ def test_hostile_text_cannot_become_a_formula(hostile_files: dict[Format, list[P
             cells += [cell for row in csv.reader(handle) for cell in row]
     assert "'" + hostile.FORMULA in cells and "'" + hostile.AT_FORMULA in cells
     assert "'" + hostile.HYPERLINK in cells
+    assert "'" + hostile.ERROR_SHOWN in cells and "'" + hostile.AT_FORMULA in cells
     assert not [c for c in cells if c[:1] in ("=", "+", "@") or (c[:1] == "-" and c[1:2] != "")]
 
 
@@ -453,7 +431,7 @@ def test_hostile_text_keeps_docx_and_pdf_valid(hostile_files: dict[Format, list[
         [p.text for p in doc.paragraphs]
         + [c.text for t in doc.tables for row in t.rows for c in row.cells]
     )
-    for shown in hostile.SHOWN.values():
+    for shown in [*hostile.SHOWN.values(), hostile.ERROR_SHOWN]:
         assert shown in text
     assert "\x1b" not in text and "\u202e" not in text
     (pdf,) = hostile_files[Format.pdf]
@@ -461,6 +439,7 @@ def test_hostile_text_keeps_docx_and_pdf_valid(hostile_files: dict[Format, list[
     data = json.loads(hostile_files[Format.json][0].read_text(encoding="utf-8"))
     assert data["connections"][0]["process"] == hostile.FORMULA
     assert data["detections"][3]["path"] == "C:\\" + hostile.SHOWN[hostile.CONTROL]
+    assert data["remediations"][0]["error"] == hostile.ERROR.replace("\u202e", "")
 
 
 def test_user_templates_override_the_shipped_ones(
@@ -477,7 +456,7 @@ def test_user_templates_override_the_shipped_ones(
         lang_son[0], chosen, Format.html, out / "custom.html", "vi", tmp_path, REPORT_TIME
     )
     page = path.read_text(encoding="utf-8")
-    words = _Html(page).words
+    words = Page(page).words
     assert "- Lưu: VT, CNTT. - Công an tỉnh (Phòng PA03)." in words
     assert "#123456" in page and "@page" not in page  # the user's stylesheet replaced ours
     assert SEED_VI[0] in words  # everything else still from the shipped templates

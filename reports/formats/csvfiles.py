@@ -6,7 +6,8 @@ writes `out/week23-<table>.csv`. Table keys are English and stable (`summary`, `
 `malware`, …); headings are in the report's language. Values are for machines: counts
 as plain integers, percentages with a dot ("59.70", or "new"/"mới"), times ISO 8601.
 UTF-8 with a byte-order mark so that Excel reads Vietnamese correctly; a text cell a
-spreadsheet would run as a formula is quoted with a leading apostrophe.
+spreadsheet would run as a formula is quoted with a leading apostrophe. A table's note
+(a line for people) is left out: its figures are in the JSON.
 """
 
 from __future__ import annotations

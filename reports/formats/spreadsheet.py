@@ -47,12 +47,23 @@ def _put(cell: XlCell, value: Cell, doc: Document) -> None:
         cell.value = value
 
 
+SHEET_TITLE = 31
+
+
+def _shortened(title: str) -> str:
+    """A title cut to SHEET_TITLE characters at a word's end, so no word is left maimed."""
+    head = title[: SHEET_TITLE + 1]
+    if len(title) <= SHEET_TITLE or " " not in head:
+        return title[:SHEET_TITLE]
+    return head.rsplit(" ", 1)[0].rstrip(" -") or title[:SHEET_TITLE]
+
+
 def sheet_title(title: str, taken: set[str]) -> str:
     """Excel's rules: at most 31 characters, none of []:*?/\\, unique in the workbook."""
-    base = title.translate(_FORBIDDEN).strip()[:31] or "Sheet"
+    base = _shortened(title.translate(_FORBIDDEN).strip()) or "Sheet"
     name, n = base, 2
     while name.lower() in taken:
-        name = f"{base[: 31 - len(str(n)) - 1]}~{n}"
+        name = f"{base[: SHEET_TITLE - len(str(n)) - 1]}~{n}"
         n += 1
     taken.add(name.lower())
     return name
@@ -82,6 +93,8 @@ def _fill(sheet: Worksheet, table: Table, doc: Document) -> None:
     for index, row in enumerate([*table.rows, *([table.total] if table.total else [])]):
         strong = index in table.highlight or index == len(table.rows)
         _row(sheet, row, doc, _BOLD if strong else None)
+    if table.note:
+        _put(sheet.cell(sheet.max_row + 2, 1), table.note, doc)  # under a blank row
     sheet.freeze_panes = "A3"
     for column, heading in enumerate(table.columns, 1):
         longest = max([len(heading), *(len(str(r[column - 1] or "")) for r in table.rows[:200])])

@@ -253,9 +253,15 @@ def _widths(headings: list[str], texts: list[list[str]]) -> list[Length]:
 def _data_table(docx: DocxDocument, table: Table, doc: Document) -> None:
     _para(docx, size=6)
     _para(docx, table.title, size=13, bold=True)
-    if not table.rows:
+    if table.rows:
+        _grid(docx, table, doc)
+    else:
         _para(docx, doc.labels.none, size=11, italic=True)
-        return
+    if table.note:
+        _para(docx, table.note, size=11)
+
+
+def _grid(docx: DocxDocument, table: Table, doc: Document) -> None:
     rows = [*table.rows, *([table.total] if table.total else [])]
     texts = [[doc.fmt.cell(value) for value in row] for row in rows]
     widths = _widths([max(c.split(), key=len, default="") for c in table.columns], texts)
