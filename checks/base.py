@@ -9,6 +9,7 @@ they are tested from recorded outputs in `tests/fixtures/`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -109,12 +110,17 @@ class Indicators(Protocol):
     def match_domain(self, name: str) -> list[Any]: ...
 
 
+PendingSince = Callable[[str, list[tuple[str, str]], datetime], dict[tuple[str, str], datetime]]
+"""(host, [(package, version)], now) -> when each was first seen pending (Store.pending_since)."""
+
+
 @dataclass(frozen=True)
 class Context:
     """What a judgement may use besides the host's own output."""
 
     policy: Policy = field(default_factory=Policy)
     indicators: Indicators | None = None
+    pending_since: PendingSince | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from checks.base import Check, Context, HostFacts, Sections, clean, load_data
+from checks.pending import overdue
 from checks.windows import patches as windows
 from raquet.models import Finding, Host, OsName, Severity
 from raquet.policy import Policy
@@ -169,7 +170,7 @@ class PatchesCheck(Check[PatchState | windows.WindowsPatchState]):
         ctx: Context,
     ) -> Finding:
         if isinstance(state, windows.WindowsPatchState):
-            return windows.evaluate(state, facts, ctx, end_of_life(facts))
+            return windows.evaluate(state, host, facts, ctx, end_of_life(facts))
         eol = end_of_life(facts)
         is_eol = eol is not None and facts.now.date() > eol
         security = state.security
@@ -194,9 +195,13 @@ class PatchesCheck(Check[PatchState | windows.WindowsPatchState]):
         if state.manager == "apt" and state.errors:
             evidence["errors"] = state.errors[:20]
         problems: list[tuple[Severity, str]] = []
-        if security:
-            names = ", ".join(evidence["security_packages"][:5])
-            problems.append(("high", f"{len(security)} security update(s) pending ({names})"))
+        late, waited = overdue(host, [(u.name, u.available) for u in security], facts, ctx)
+        evidence.update(waited)
+        if late:
+            names = ", ".join(sorted({name for name, _ in late})[:5])
+            problems.append(
+                ("high", f"{len(late)} security update(s) pending{_longer(waited)} ({names})")
+            )
         if is_eol and ctx.policy.patches.fail_on_eol:
             problems.append(
                 ("high", f"{facts.os_name or facts.os_id} reached end of life on {eol}")
@@ -206,7 +211,12 @@ class PatchesCheck(Check[PatchState | windows.WindowsPatchState]):
         if state.updates and ctx.policy.patches.fail_on_regular_updates and not security:
             problems.append(("low", f"{len(state.updates)} update(s) pending"))
         if not problems:
-            title = f"No security updates pending ({len(state.updates)} other update(s))"
+            title = (
+                f"{len(security)} security update(s) pending, within the "
+                f"{ctx.policy.patches.max_pending_days:g}-day limit"
+                if security
+                else f"No security updates pending ({len(state.updates)} other update(s))"
+            )
             return Finding(
                 check=self.name, status="pass", severity="info", title=title, evidence=evidence
             )
@@ -219,6 +229,10 @@ class PatchesCheck(Check[PatchState | windows.WindowsPatchState]):
             title="; ".join(t for _, t in problems),
             evidence=evidence,
         )
+
+
+def _longer(waited: dict[str, Any]) -> str:
+    return f" for more than {waited['max_pending_days']:g} days" if waited else ""
 
 
 CHECK = PatchesCheck()

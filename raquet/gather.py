@@ -65,11 +65,15 @@ def judge(
 
 
 def sweep_context(store: Store, policy: Policy, checks: list[str]) -> Context:
-    """The policy, and the indicator index of the store's feeds when `connections` will run."""
-    if "connections" not in checks:
-        return Context(policy=policy)
-    indicators = store.indicator_set(policy.connections.feeds)
-    return Context(policy=policy, indicators=indicators if len(indicators) else None)
+    """The policy; the indicator index of the store's feeds when `connections` will run; the
+    store's record of pending updates when `patches` has a `max_pending_days` to judge."""
+    indicators = None
+    if "connections" in checks:
+        indicators = store.indicator_set(policy.connections.feeds) or None
+    pending_since = None
+    if "patches" in checks and policy.patches.max_pending_days > 0:
+        pending_since = store.pending_since
+    return Context(policy=policy, indicators=indicators, pending_since=pending_since)
 
 
 @cache

@@ -46,6 +46,8 @@ class AvPolicy(_Section):
 
 
 class PatchPolicy(_Section):
+    max_pending_days: float = Field(default=0, ge=0)
+    """A pending security update fails only once it has waited longer than this (0: at once)."""
     fail_on_regular_updates: bool = False
     fail_on_reboot_required: bool = True
     fail_on_eol: bool = True

@@ -244,6 +244,20 @@ class IndicatorRow(Base):
     comment: Mapped[str | None] = mapped_column(Text)
 
 
+class PendingUpdateRow(Base):
+    """When a sweep first saw a pending update (package and version) on a host: how long an
+    update has waited is what `patches.max_pending_days` judges."""
+
+    __tablename__ = "pending_updates"
+
+    id: Mapped[int] = mapped_column(_ROW_ID, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    host: Mapped[str] = mapped_column(index=True)
+    package: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime]
+
+
 class DetectionRow(Base):
     """A malware detection a host's AV recorded, stored once across sweeps.
 
@@ -610,6 +624,11 @@ def _insert_indicators(connection: Connection, rows: Iterable[tuple[Any, ...]]) 
 
 def _clean_optional(text: str | None) -> str | None:
     return None if text is None else clean_text(text)
+
+
+def _pending_key(host: str, package: str, version: str) -> str:
+    identity = json.dumps([host, clean_text(package), clean_text(version)], ensure_ascii=False)
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
 def _detection_row(
@@ -995,6 +1014,39 @@ class Store:
             )
             new = session.connection().execute(statement, list(rows.values()))
             return len(new.all())
+
+    def pending_since(
+        self, host: str, updates: list[tuple[str, str]], seen_at: datetime
+    ) -> dict[tuple[str, str], datetime]:
+        """When each (package, version) pending on `host` was first seen; the ones never seen
+        before are recorded as first seen at `seen_at` (the host's own clock)."""
+        host = clean_text(host)
+        rows: dict[str, dict[str, Any]] = {
+            _pending_key(host, package, version): {
+                "key": _pending_key(host, package, version),
+                "host": host,
+                "package": clean_text(package),
+                "version": clean_text(version),
+                "first_seen": as_utc(seen_at),
+            }
+            for package, version in updates
+        }
+        if not rows:
+            return {}
+        from sqlalchemy.dialects import postgresql, sqlite  # one dialect's insert, when needed
+
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        insert_new = dialect.insert(PendingUpdateRow).on_conflict_do_nothing(index_elements=["key"])
+        query = select(PendingUpdateRow.key, PendingUpdateRow.first_seen).where(
+            PendingUpdateRow.key.in_(rows)
+        )
+        with self._sessions.begin() as session:
+            session.connection().execute(insert_new, list(rows.values()))
+            first_seen = {key: seen for key, seen in session.execute(query)}
+        wanted = {
+            _pending_key(host, package, version): (package, version) for package, version in updates
+        }
+        return {pair: first_seen[key] for key, pair in wanted.items()}
 
     def detections(
         self,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from raquet.store import Store
 from tests.conftest import raquet_cli
 from tests.lab.fleet import Fleet
 from tests.lab.scenario import HostScenario
@@ -195,3 +197,45 @@ def test_host_key_checking_can_only_be_turned_off_loudly(
     assert "NOT verified" in proc.stderr
     hosts = {h["name"]: h for h in json.loads((tmp_path / "s.json").read_text())["hosts"]}
     assert hosts["vl-srv-05"]["status"] == "swept"
+
+
+def test_max_pending_days_counts_from_the_first_sweep_that_saw_an_update(
+    spine_fleet: Fleet, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path}/s.db"
+    policy = tmp_path / "grace.yml"
+    policy.write_text("patches:\n  max_pending_days: 7\n  fail_on_reboot_required: false\n")
+    with Store(db) as store:  # tt-srv-02's updates were first seen by a sweep ten days ago
+        ten_days_ago = datetime.now(UTC) - timedelta(days=10)
+        store.pending_since(
+            "tt-srv-02", [("rqlab-openssl", "1.0-2"), ("rqlab-sudo", "1.0-2")], ten_days_ago
+        )
+    proc = raquet_cli(
+        "sweep",
+        "-i",
+        spine_fleet.inventory_path,
+        "--db",
+        db,
+        "-p",
+        policy,
+        "--check",
+        "patches",
+        "--unit",
+        "so-tttt",
+        "--unit",
+        "trang-dinh",
+        "--json",
+        tmp_path / "s.json",
+        "--connect-timeout",
+        CONNECT_TIMEOUT,
+    )
+    hosts = {h["name"]: h for h in json.loads((tmp_path / "s.json").read_text())["hosts"]}
+    late = hosts["tt-srv-02"]["findings"][0]
+    assert late["status"] == "fail", late
+    assert late["title"].startswith("2 security update(s) pending for more than 7 days")
+    fresh = hosts["td-srv-01"]["findings"][0]  # rqlab-openssl pending, first seen by this sweep
+    assert (fresh["status"], fresh["title"]) == (
+        "pass",
+        "1 security update(s) pending, within the 7-day limit",
+    )
+    assert proc.returncode in (1, 3), proc.stderr

@@ -637,3 +637,21 @@ def test_workers_recording_the_same_detections_store_each_once(db_url: str) -> N
 
         assert sum(job.value for job in jobs) == 40
         assert len(one.detections()) == 40
+
+
+def test_pending_updates_keep_the_first_time_they_were_seen(store: Store) -> None:
+    first = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    later = first + timedelta(days=9)
+    assert store.pending_since("h1", [("openssl", "3.0.13-1")], first) == {
+        ("openssl", "3.0.13-1"): first
+    }
+    seen = store.pending_since("h1", [("openssl", "3.0.13-1"), ("sudo", "1.9.13p3-1")], later)
+    assert seen == {("openssl", "3.0.13-1"): first, ("sudo", "1.9.13p3-1"): later}
+    # another host, or a newer version of the same package, starts its own clock
+    assert store.pending_since("h2", [("openssl", "3.0.13-1")], later) == {
+        ("openssl", "3.0.13-1"): later
+    }
+    assert store.pending_since("h1", [("openssl", "3.0.14-1")], later) == {
+        ("openssl", "3.0.14-1"): later
+    }
+    assert store.pending_since("h1", [], later) == {}

@@ -17,8 +17,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from checks.base import Context, HostFacts, Sections
+from checks.pending import overdue
 from checks.windows.common import flag, load, number, objects, parse_date, strings, text
-from raquet.models import Finding, FindingStatus, Severity
+from raquet.models import Finding, FindingStatus, Host, Severity
 
 SNIPPET = r"""
 $r = @{}
@@ -161,7 +162,9 @@ def search_reason(error: str) -> str:
     return f"the Windows Update search failed: {error}"
 
 
-def evaluate(state: WindowsPatchState, facts: HostFacts, ctx: Context, eol: date | None) -> Finding:
+def evaluate(
+    state: WindowsPatchState, host: Host, facts: HostFacts, ctx: Context, eol: date | None
+) -> Finding:
     is_eol = eol is not None and facts.now.date() > eol
     pending = state.pending or []
     security = [u for u in pending if u.security]
@@ -191,9 +194,12 @@ def evaluate(state: WindowsPatchState, facts: HostFacts, ctx: Context, eol: date
     if state.search_error:
         evidence["pending_error"] = search_reason(state.search_error)
     problems: list[tuple[Severity, str]] = []
-    if security:
-        names = ", ".join(evidence["security_packages"][:5])
-        problems.append(("high", f"{len(security)} security update(s) pending ({names})"))
+    late, waited = overdue(host, [(u.label, u.title) for u in security], facts, ctx)
+    evidence.update(waited)
+    if late:
+        names = ", ".join(sorted({label for label, _ in late})[:5])
+        limit = f" for more than {waited['max_pending_days']:g} days" if waited else ""
+        problems.append(("high", f"{len(late)} security update(s) pending{limit} ({names})"))
     if is_eol and ctx.policy.patches.fail_on_eol:
         problems.append(("high", f"{facts.os_name or facts.os_id} reached end of life on {eol}"))
     if state.reboot_required and ctx.policy.patches.fail_on_reboot_required:
@@ -207,6 +213,10 @@ def evaluate(state: WindowsPatchState, facts: HostFacts, ctx: Context, eol: date
     elif state.search_error:
         status, severity = "error", "medium"
         title = f"Patches check could not list pending updates: {evidence['pending_error']}"
+    elif security:
+        status, severity = "pass", "info"
+        limit_days = ctx.policy.patches.max_pending_days
+        title = f"{len(security)} security update(s) pending, within the {limit_days:g}-day limit"
     else:
         status, severity = "pass", "info"
         title = f"No security updates pending ({len(pending)} other update(s))"
