@@ -986,6 +986,14 @@ class Store:
                     indicators.add(cast(MatchKind, kind), value, name, reference)
         return indicators
 
+    def _insert_new(self, table: type[DetectionRow] | type[PendingUpdateRow]) -> Any:
+        """INSERT of rows whose `key` is not stored yet: the database, not a prior SELECT,
+        decides, so jump hosts writing the same row at once never collide."""
+        from sqlalchemy.dialects import postgresql, sqlite  # one dialect's insert, when needed
+
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table).on_conflict_do_nothing(index_elements=["key"])
+
     def record_detections(
         self, sweep_id: str, host: str, unit: str, detections: list[Detection]
     ) -> int:
@@ -1004,14 +1012,7 @@ class Store:
             self._sweep(session, sweep_id)
             if not rows:
                 return 0
-            from sqlalchemy.dialects import postgresql, sqlite  # one dialect's insert, when needed
-
-            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-            statement = (
-                dialect.insert(DetectionRow)
-                .on_conflict_do_nothing(index_elements=["key"])
-                .returning(DetectionRow.id)
-            )
+            statement = self._insert_new(DetectionRow).returning(DetectionRow.id)
             new = session.connection().execute(statement, list(rows.values()))
             return len(new.all())
 
@@ -1033,10 +1034,7 @@ class Store:
         }
         if not rows:
             return {}
-        from sqlalchemy.dialects import postgresql, sqlite  # one dialect's insert, when needed
-
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        insert_new = dialect.insert(PendingUpdateRow).on_conflict_do_nothing(index_elements=["key"])
+        insert_new = self._insert_new(PendingUpdateRow)
         query = select(PendingUpdateRow.key, PendingUpdateRow.first_seen).where(
             PendingUpdateRow.key.in_(rows)
         )
