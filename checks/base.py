@@ -37,7 +37,9 @@ class Sections(dict[str, str]):
     truncated: bool = False
 
     def lines(self, name: str) -> list[str]:
-        return [line for line in self.get(name, "").splitlines() if line.strip()]
+        """Non-blank lines, split on `\\n` alone: `str.splitlines` also breaks on `\\x0b`, `\\x1c`,
+        `\\u2028`… which a host's file names may hold, and would cut one record in two."""
+        return [line for line in self.get(name, "").split("\n") if line.strip()]
 
 
 class HostFacts(BaseModel):
@@ -95,7 +97,7 @@ class HostFacts(BaseModel):
 def parse_os_release(text: str) -> dict[str, str]:
     """os-release(5): KEY=value lines, values optionally quoted."""
     values = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         key, sep, value = line.strip().partition("=")
         if sep and key.isidentifier():
             values[key] = value.strip().strip("\"'")

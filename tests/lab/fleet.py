@@ -172,6 +172,11 @@ class Fleet:
             check=True,
         ).stdout
 
+    def as_user(self, name: str, user: str, command: str, timeout: float = 60) -> str:
+        """`command` run on lab host `name` as the unprivileged account `user` (an attacker
+        with a shell on the host); background it with `setsid ... >/dev/null 2>&1 &`."""
+        return self.ssh(name, f"runuser -u {shlex.quote(user)} -- sh -c {shlex.quote(command)}", timeout)
+
     def _plug(self, host: LabHost, index: int) -> None:
         """A network namespace with one veth on the fleet's bridge."""
         host.netns = f"rql{self.net}-{index}"
@@ -432,6 +437,8 @@ def _detection_logs(logdir: Path, spec: HostScenario, now: datetime) -> None:
 def _init(spec: HostScenario) -> str:
     """PID 1 of the host: start the scenario's daemons, then become sshd (which reaps orphans)."""
     lines = ["mkdir -p /run/sshd"]
+    for name in spec.users:
+        lines.append(f"useradd -m -s /bin/sh {shlex.quote(name)} 2>/dev/null")
     if spec.user != "root":
         user = shlex.quote(spec.user)
         lines += [
