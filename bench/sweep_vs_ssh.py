@@ -28,7 +28,7 @@ from tabulate import tabulate
 import raquet  # noqa: F401
 from checks import select
 from raquet.policy import Policy
-from raquet.script import build, new_nonce
+from raquet.script import build
 from tests.lab.fleet import Fleet
 from tests.lab.scenario import HostScenario, Scenario, UnitScenario
 
@@ -176,7 +176,7 @@ def main() -> None:
     args = parser.parse_args()
     checks = [c.name for c in select(args.check)]
     workdir = Path(tempfile.mkdtemp(prefix="raquet-bench."))
-    script = build(select(checks), "linux", Policy(), new_nonce(), 120)
+    script = build(select(checks), "linux", Policy(), 120).text
     rows = []
     with ExitStack() as stack:
         fleets = start_fleets(args.hosts, workdir, stack)

@@ -23,6 +23,7 @@ from raquet.policy import Policy
 StateT = TypeVar("StateT", bound=BaseModel)
 
 MAX_TEXT = 512
+CHECK_BUDGET_MIB = 4  # raquet.script.CHECK_BUDGET, named here for the reasons it gives
 
 
 def clean(text: str, limit: int = MAX_TEXT) -> str:
@@ -32,9 +33,18 @@ def clean(text: str, limit: int = MAX_TEXT) -> str:
 
 
 class Sections(dict[str, str]):
-    """One host's gathered output, keyed by section name (`av.procs`, `host.clock`, …)."""
+    """One host's gathered output, keyed by section name (`av.procs`, `host.clock`, …),
+    and what the frame said about it: cut at the jump host's cap (`truncated`), sections
+    that hit their check's budget on the host (`over_budget`), the script's own reason for
+    giving up (`fatal`), a frame somebody else wrote into (`tampered`, the reason)."""
 
-    truncated: bool = False
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.truncated = False
+        self.complete = False
+        self.over_budget: set[str] = set()
+        self.fatal: str | None = None
+        self.tampered: str | None = None
 
     def lines(self, name: str) -> list[str]:
         """Non-blank lines, split on `\\n` alone: `str.splitlines` also breaks on `\\x0b`, `\\x1c`,
@@ -156,7 +166,18 @@ class Check(ABC, Generic[StateT]):
         return []
 
     def judge(self, sections: Sections, host: Host, facts: HostFacts, ctx: Context) -> Outcome:
-        """parse + evaluate; a snippet that timed out or a parser that chokes becomes an `error` finding."""
+        """parse + evaluate; a snippet that timed out or a parser that chokes becomes an `error`
+        finding, and output somebody forged becomes a critical one."""
+        if sections.tampered:
+            return Outcome(self.tampered(sections.tampered))
+        over = sorted(n for n in sections.over_budget if n.startswith(f"{self.name}."))
+        if over:
+            return Outcome(
+                self.error(
+                    f"the host's output for {', '.join(over)} exceeded the check's budget "
+                    f"of {CHECK_BUDGET_MIB} MiB"
+                )
+            )
         exit_status = sections.get(f"{self.name}.__exit", "0").strip()
         if exit_status in ("124", "137"):
             return Outcome(self.error("the check timed out on the host"))
@@ -180,6 +201,17 @@ class Check(ABC, Generic[StateT]):
             severity="medium",
             title=f"{self.title} check could not run: {reason}",
             evidence={"reason": reason},
+        )
+
+    def tampered(self, reason: str) -> Finding:
+        """The host's answer was not the script's own: somebody on the host wrote into it or
+        altered the script's tools. That is itself a finding, and the gravest one."""
+        return Finding(
+            check=self.name,
+            status="error",
+            severity="critical",
+            title=f"{self.title}: the host's output was tampered with ({reason})",
+            evidence={"tampered": True, "reason": reason},
         )
 
     def not_applicable(self, reason: str) -> Finding:

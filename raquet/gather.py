@@ -1,8 +1,10 @@
 """The sweep's one remote command, as a pyinfra fact: a command (the joined script) plus a parser.
 
-The engine runs this fact's command itself (to keep exit status, stderr and timeouts as
-evidence, which `host.get_fact` would swallow); `deploys/sweep.py` uses it through plain
-`host.get_fact`, so both paths gather exactly the same way.
+The engine sends this fact's script itself (`raquet.channel`: on stdin, under the jump
+host's byte cap, keeping exit status and stderr as evidence, which `host.get_fact` would
+swallow); `deploys/sweep.py` uses it through plain `host.get_fact`, where pyinfra puts the
+script on the command line and reads its output unbounded. The frame needs no secret, so
+both paths gather and judge exactly the same way; only the sweep bounds what it reads.
 """
 
 from __future__ import annotations
@@ -13,18 +15,18 @@ from pyinfra.api import FactBase, StringCommand
 
 from checks import select as select_checks
 from checks.base import Check, Context, HostFacts, Sections
+from raquet import framing, powershell
 from raquet.feeds import IndicatorSet
 from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
-from raquet.script import build, new_nonce, split
+from raquet.script import Script, build
 from raquet.store import Store
 
 
 class ComplianceState(FactBase[Sections]):
     """Every selected check's sections from one run of the gather script."""
 
-    nonce = ""
-    os: OsName = "linux"
+    script = Script("")
 
     def command(
         self,
@@ -33,16 +35,22 @@ class ComplianceState(FactBase[Sections]):
         policy: Policy | None = None,
         os: OsName = "linux",
     ) -> StringCommand:
-        self.nonce, self.os = new_nonce(), os
-        script = build(select_checks(checks), os, policy or Policy(), self.nonce, timeout)
-        return StringCommand(script)
+        self.script = build(select_checks(checks), os, policy or Policy(), timeout)
+        return StringCommand(self.script.text)
 
     def process(self, output: list[str]) -> Sections:
-        return split(output, self.nonce, self.os)
+        return split(self.script, "\n".join(output).encode() + b"\n")
 
     @staticmethod
     def default() -> Sections:
         return Sections()
+
+
+def split(script: Script, stdout: bytes) -> Sections:
+    """The host's answer to `script`, in sections."""
+    if script.os == "windows":
+        return powershell.split(stdout.decode("utf-8", "replace").split("\n"), script)
+    return framing.split(stdout, script)
 
 
 def judge(

@@ -19,13 +19,16 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from checks.base import Check, Sections, clean
 from checks.windows.common import parse_date
 from raquet.policy import Policy
+
+if TYPE_CHECKING:
+    from raquet.script import Script
 
 MAX_CHECK_JSON = 4 * 1024 * 1024
 JSON_DEPTH = 5
@@ -180,21 +183,31 @@ class HostInfo(BaseModel):
         return self.ProductType in (2, 3) or (self.InstallationType or "").startswith("Server")
 
 
-def split(lines: Iterable[str], nonce: str) -> Sections:
+def split(lines: Iterable[str], script: Script) -> Sections:
     """The host's output back into the sections the checks read, in the Linux path's shape:
     `<check>.json` (its object as JSON), `<check>.__exit` (`0`, `124` or `error: …`) and
-    `host.*`. No marker, or a marker with garbage after it, gives no sections at all."""
-    marker = f"{MARKER}{nonce} "
+    `host.*`. No marker, or a marker with garbage after it, gives no sections at all; two
+    markers, a repeated key or a check the script did not run mean the document was not
+    the script's own (`sections.tampered`)."""
+    marker = f"{MARKER}{script.nonce} "
     sections = Sections()
-    line = next((line for line in lines if line.startswith(marker)), None)
-    if line is None:
+    found = [line for line in lines if line.startswith(marker)]
+    if not found:
         return sections
     try:
-        document = json.loads(base64.b64decode(line[len(marker) :].strip(), validate=True))
+        document = _strict_json(base64.b64decode(found[0][len(marker) :].strip(), validate=True))
         checks = document["checks"]
+    except _Duplicate as exc:
+        sections.tampered = str(exc)
+        return sections
     except (binascii.Error, ValueError, KeyError, TypeError):
         return sections
     if not isinstance(checks, dict):
+        return sections
+    unexpected = sorted(set(checks) - set(script.checks))
+    if len(found) > 1 or unexpected:
+        why = "the result marker appears twice" if len(found) > 1 else "unexpected checks"
+        sections.tampered = f"{why}: {clean(', '.join(unexpected), 120)}".rstrip(": ")
         return sections
     for name, result in checks.items():
         if not isinstance(result, dict):
@@ -205,7 +218,24 @@ def split(lines: Iterable[str], nonce: str) -> Sections:
     host = sections.get("host.json")
     if host is not None:
         sections.update(host_sections(json.loads(host)))
+    sections.complete = True
     return sections
+
+
+class _Duplicate(ValueError):
+    """A JSON object with a key twice: ConvertTo-Json never writes one."""
+
+
+def _strict_json(raw: bytes) -> Any:
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in items:
+            if key in result:
+                raise _Duplicate(f"a key appears twice in the result document: {clean(key, 60)}")
+            result[key] = value
+        return result
+
+    return json.loads(raw, object_pairs_hook=pairs)
 
 
 def host_sections(data: Any) -> dict[str, str]:

@@ -24,16 +24,14 @@ from pyinfra.api.host import Host as PyinfraHost
 
 from checks import select as select_checks
 from checks.base import Check, Context, clean
-from raquet.gather import ComplianceState, judge
+from raquet.channel import OutputTooLarge, SudoPasswordRequired, run_script
+from raquet.gather import judge, split
 from raquet.models import Host, HostResult, HostStatus
+from raquet.script import build
 from raquet.store import Store
 from raquet.targets import make_state
 
 log = logging.getLogger("raquet")
-
-
-class SudoPasswordRequired(RuntimeError):
-    """sudo asked for a password: an unattended sweep must fail the host, never prompt."""
 
 
 def _refuse_prompt(prompt: str = "", stream: object = None) -> str:
@@ -131,28 +129,26 @@ def _sweep_host(
     except ConnectError as exc:
         return _result(host, "unreachable", reason(exc))
     try:
-        fact = ComplianceState()
-        command = fact.command(
-            checks=[c.name for c in selected],
-            timeout=int(options.check_timeout),
-            policy=ctx.policy,
-            os=host.os,
-        )
+        script = build(selected, host.os, ctx.policy, int(options.check_timeout))
         timeout = options.check_timeout * (len(selected) + 1)
         try:
-            _, output = target.run_shell_command(command, _timeout=timeout, _sudo=host.sudo)
+            output = run_script(
+                target, script.text, sudo=host.sudo, timeout=timeout, cap=script.cap
+            )
         except TimeoutError:
             return _result(host, "error", f"the gather script did not finish within {timeout:.0f}s")
+        except OutputTooLarge as exc:
+            return _result(host, "error", reason(exc))
         except (OSError, SSHException, EOFError) as exc:
             return _result(host, "error", f"connection lost: {reason(exc)}")
-        sections = fact.process(output.stdout_lines)
-        if "host.clock" not in sections:
-            detail = " ".join(output.stderr_lines)[:300] or "no output"
+        sections = split(script, output.stdout)
+        if "host.clock" not in sections and not sections.tampered:
+            detail = sections.fatal or output.stderr.decode("utf-8", "replace")[:300] or "no output"
             return _result(host, "error", f"the gather script failed: {clean(detail)}")
         result = _result(host, "swept", None)
         result.findings, result.detections = judge(selected, sections, host, ctx)
-        if sections.truncated:
-            result.error = "output was truncated at the size limit"
+        if sections.tampered:
+            result.error = f"the host's output was tampered with: {clean(sections.tampered)}"
         return result
     finally:
         close_host(target)

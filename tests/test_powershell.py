@@ -16,9 +16,10 @@ from checks.windows.common import parse_date
 from raquet import powershell
 from raquet.connectors import clixml
 from raquet.policy import Policy
-from raquet.script import build, split
+from raquet.script import Script, build
 
 NONCE = "0123456789abcdef"
+WINDOWS = Script("", "windows", NONCE, ["host", *registry()])
 
 
 def _output(checks: dict[str, object], nonce: str = NONCE) -> list[str]:
@@ -41,17 +42,18 @@ def test_quote_makes_inert_literals(value: str, literal: str) -> None:
 
 
 def test_script_carries_every_check_and_the_nonce() -> None:
-    script = build(select(None), "windows", Policy(), NONCE, 30)
+    built = build(select(None), "windows", Policy(), 30)
+    script = built.text
     names = re.findall(r"^\[void\]\$rq_checks\.Add\(@\('([a-z]+)', \{", script, re.MULTILINE)
     assert names == ["host", *registry()]
-    assert f"$rq_marker = '@@rq:{NONCE}'" in script
+    assert f"$rq_marker = '@@rq:{built.nonce}'" in script
     assert "$rq_limit_ms = 30000" in script
     assert "Win32_Product" not in script  # its enumeration reconfigures MSI products
     assert script.count("{") == script.count("}")
 
 
 def test_table_values_reach_the_script_only_as_literals() -> None:
-    script = build(select(["av", "software"]), "windows", Policy(), NONCE, 30)
+    script = build(select(["av", "software"]), "windows", Policy(), 30).text
     assert "'AVP*'" in script and "'klnagent'" in script
     assert "@('%ProgramFiles%\\KMSpico'," in script
     assert '"%ProgramFiles%' not in script  # never in an expanding (double-quoted) string
@@ -65,7 +67,7 @@ def test_split_reads_the_marked_document_only() -> None:
             "software": {"exit": "error: System.Exception: boom", "data": None},
         }
     )
-    sections = split(lines, NONCE, "windows")
+    sections = powershell.split(lines, WINDOWS)
     assert json.loads(sections["av.json"]) == {"MpComputerStatus": {"AMServiceEnabled": True}}
     assert sections["patches.__exit"] == "124" and "patches.json" not in sections
     assert sections["software.__exit"] == "error: System.Exception: boom"
@@ -83,7 +85,7 @@ def test_split_reads_the_marked_document_only() -> None:
     ],
 )
 def test_split_survives_garbage(lines: list[str]) -> None:
-    sections = split(lines, NONCE, "windows")
+    sections = powershell.split(lines, WINDOWS)
     assert "host.clock" not in sections and "av.json" not in sections
 
 

@@ -21,15 +21,16 @@ from winrm.exceptions import WSManFaultError
 from winrm.protocol import Protocol
 
 from checks import select
+from checks.base import Sections
+from raquet.gather import split
 from raquet.models import Host
 from raquet.policy import Policy
-from raquet.script import build, split
+from raquet.script import Script, build
 from raquet.targets import make_state
 from tests.winrm import shells
 from tests.winrm.fleet import PASSWORD, PASSWORD_ENV, StandInFleet
 from tests.winrm.scenario import FleetSpec, HostSpec, ProgramSpec
 
-NONCE = "feedfacecafebeef"
 FLEET = FleetSpec(
     hosts=[
         HostSpec(name="ws-ntlm", unit="u"),
@@ -85,27 +86,34 @@ def gather(
     return ok, output.stdout_lines, output.stderr_lines
 
 
-def raquet_script(padding: int = 0) -> str:
-    script = build(select(["av"]), "windows", Policy(), NONCE, 10)
-    return script + ("\n# " + "x" * 200) * (padding // 203)
+def raquet_script(padding: int = 0) -> Script:
+    script = build(select(["av"]), "windows", Policy(), 10)
+    script.text += ("\n# " + "x" * 200) * (padding // 203)
+    return script
+
+
+def sections_of(script: Script, stdout: list[str]) -> Sections:
+    return split(script, "\n".join(stdout).encode())
 
 
 @pytest.mark.parametrize("name", ["ws-ntlm", "srv-basic"])
 def test_gathers_over_ntlm_http_and_basic_https(fleet: StandInFleet, name: str) -> None:
     # NTLM on http: the stand-in answers unencrypted SOAP with HTTP 500 (AllowUnencrypted=false),
     # so a result here means every message was sealed. Basic: only over https, CA from the inventory.
-    ok, stdout, _ = gather(target(fleet, name), raquet_script())
-    sections = split(stdout, NONCE, "windows")
+    script = raquet_script()
+    ok, stdout, _ = gather(target(fleet, name), script.text)
+    sections = sections_of(script, stdout)
     assert ok and sections["av.__exit"] == "0" and "host.clock" in sections
 
 
 def test_a_200_kb_script_arrives_whole_through_stdin(fleet: StandInFleet) -> None:
     script = raquet_script(padding=200 * 1024)
-    assert len(script.encode()) > 200 * 1024
-    ok, stdout, _ = gather(target(fleet, "ws-ntlm"), script)
-    assert ok and split(stdout, NONCE, "windows")["av.__exit"] == "0"
+    assert len(script.text.encode()) > 200 * 1024
+    ok, stdout, _ = gather(target(fleet, "ws-ntlm"), script.text)
+    assert ok and sections_of(script, stdout)["av.__exit"] == "0"
     received = fleet.last_script("ws-ntlm")
-    assert hashlib.sha256(received.encode()).digest() == hashlib.sha256(script.encode()).digest()
+    sent = script.text.encode()
+    assert hashlib.sha256(received.encode()).digest() == hashlib.sha256(sent).digest()
 
 
 def test_an_untrusted_certificate_is_refused(fleet: StandInFleet) -> None:
@@ -119,7 +127,7 @@ def test_turning_verification_off_is_loud(
 ) -> None:
     host = target(fleet, "srv-basic", verify=False, winrm_ca_bundle=None)
     with caplog.at_level(logging.WARNING, logger="raquet"):
-        ok, _, _ = gather(host, raquet_script())
+        ok, _, _ = gather(host, raquet_script().text)
     assert ok
     assert "NOT verified" in caplog.text
 
@@ -141,7 +149,7 @@ def test_the_password_stays_out_of_host_data_and_logs(
     host = target(fleet, "ws-ntlm")
     assert PASSWORD not in repr(dict(host.data.dict()))
     with caplog.at_level(logging.DEBUG):
-        gather(host, raquet_script())
+        gather(host, raquet_script().text)
     assert caplog.records and PASSWORD not in caplog.text
 
 
@@ -149,7 +157,7 @@ def test_a_host_that_never_finishes_times_out(fleet: StandInFleet) -> None:
     host = target(fleet, "ws-hang")
     started = time.monotonic()
     with pytest.raises(TimeoutError):
-        gather(host, raquet_script(), timeout=2)
+        gather(host, raquet_script().text, timeout=2)
     assert time.monotonic() - started < 2 + 5 + 2  # the deadline, then a bounded shell close
 
 
@@ -206,8 +214,8 @@ def test_stand_in_answers_bad_requests_with_wsman_faults(fleet: StandInFleet) ->
 def test_large_output_arrives_over_many_receives(fleet: StandInFleet) -> None:
     """Windows hands output out in small Stream elements over several Receive calls, Running
     then Done; the stand-in does the same and the connector puts it back together."""
-    script = build(select(["software"]), "windows", Policy(), NONCE, 10)
-    ok, stdout, _ = gather(target(fleet, "ws-big"), script)
+    script = build(select(["software"]), "windows", Policy(), 10)
+    ok, stdout, _ = gather(target(fleet, "ws-big"), script.text)
     assert ok and sum(len(line) for line in stdout) > 3 * shells.RECEIVE_BUDGET
-    programs = json.loads(split(stdout, NONCE, "windows")["software.json"])["Uninstall"]
+    programs = json.loads(sections_of(script, stdout)["software.json"])["Uninstall"]
     assert len(programs) == 3000 and programs[2999]["DisplayName"] == "Chương trình 2999"
