@@ -14,7 +14,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from tabulate import tabulate
@@ -27,9 +27,9 @@ from raquet.errors import InputError
 from raquet.feeds import FormatChoice, parse_feed
 from raquet.gather import sweep_context
 from raquet.inventory import load_inventory, summary_table
-from raquet.models import Host, HostResult, Inventory
-from raquet.policy import load_policy
-from raquet.store import Store
+from raquet.models import Host, HostResult, Inventory, SweepResult
+from raquet.policy import Policy, load_policy
+from raquet.store import Store, StoreError
 from raquet.sweep import SweepOptions, run
 from raquet.targets import require_secrets
 from remediations.command import remediate
@@ -202,7 +202,7 @@ def sweep(
         verify_host_keys=not insecure_no_host_key_check,
     )
     with Store(db) as store:
-        sweep_id, hosts = _begin_or_resume(store, inv, hosts, options, policy, resume)
+        sweep_id, hosts, pol = _begin_or_resume(store, inv, hosts, options, pol, policy, resume)
         err.print(
             f"sweep {sweep_id}: {len(hosts)} hosts, checks {', '.join(options.checks)}, store {store.url}"
         )
@@ -212,13 +212,29 @@ def sweep(
                 err.print(
                     "[yellow]no indicator feeds imported: `connections` will report an error (raquet feeds import FILE)[/yellow]"
                 )
-            run(hosts, ctx, store, sweep_id, options, on_result=progress)
-        store.finish_sweep(sweep_id, datetime.now(UTC))
-        document = store.sweep_result(sweep_id).localized(inv.timezone)
+            results = run(hosts, ctx, store, sweep_id, options, on_result=progress)
+        document = _conclude(store, sweep_id, results).localized(inv.timezone)
     print(summary(inv, document.hosts))
     if json_file:
         _write_json(json_file, document.model_dump(mode="json"))
     raise typer.Exit(_exit_code(document.hosts))
+
+
+def _conclude(store: Store, sweep_id: str, results: list[HostResult]) -> SweepResult:
+    """Finish the sweep only if every planned host's result is stored; otherwise leave it
+    running for `--resume` and put the unstored results in the document as what they are."""
+    pending = {name for name, _ in store.pending_hosts(sweep_id)}
+    if pending:
+        err.print(
+            f"[bold red]{len(pending)} host result(s) could not be stored; the sweep stays "
+            f"unfinished: run `raquet sweep --resume` when the store is writable[/bold red]"
+        )
+    else:
+        store.finish_sweep(sweep_id, datetime.now(UTC))
+    document = store.sweep_result(sweep_id)
+    unstored = [r for r in results if r.name in pending]
+    document.hosts = sorted([*document.hosts, *unstored], key=lambda h: (h.unit, h.name))
+    return document
 
 
 def _begin_or_resume(
@@ -226,9 +242,12 @@ def _begin_or_resume(
     inv: Inventory,
     hosts: list[Host],
     options: SweepOptions,
+    pol: Policy,
     policy: Path | None,
     resume: bool,
-) -> tuple[str, list[Host]]:
+) -> tuple[str, list[Host], Policy]:
+    """A new sweep, with its policy and options stored beside it; or the unfinished one,
+    judged by the policy and options it began with, whatever this command line says."""
     source = str(inv.source.resolve())
     if not resume:
         sweep_id = store.begin_sweep(
@@ -238,22 +257,20 @@ def _begin_or_resume(
             [(h.name, h.unit) for h in hosts],
             {
                 "policy": str(policy) if policy else None,
-                "parallel": options.parallel,
-                "connect_timeout": options.connect_timeout,
-                "timeout": options.check_timeout,
-                "verify_host_keys": options.verify_host_keys,
+                "policy_document": pol.model_dump(mode="json"),
+                **_stored_options(options),
                 "timezone": inv.timezone,
                 "issuer": inv.issuer,
                 "units": {u.id: u.display_name for u in inv.units},
             },
         )
-        return sweep_id, hosts
+        return sweep_id, hosts, pol
     unfinished = store.latest_unfinished(source)
     if unfinished is None:
         raise fail_usage(f"no unfinished sweep of {source} to resume")
     sweep_id = unfinished
     info = store.sweep_info(sweep_id)
-    options.checks = info.checks
+    pol = _resumed_settings(info.options, info.checks, options, pol)
     pending = {name for name, _ in store.pending_hosts(sweep_id)}
     by_name = {h.name: h for h in inv.hosts()}
     missing = sorted(pending - by_name.keys())
@@ -262,7 +279,49 @@ def _begin_or_resume(
             f"hosts of sweep {sweep_id} are no longer in the inventory: {', '.join(missing)}"
         )
     err.print(f"resuming sweep {sweep_id}: {len(pending)} of {info.planned} hosts left")
-    return sweep_id, [by_name[n] for n in by_name if n in pending]
+    return sweep_id, [by_name[n] for n in by_name if n in pending], pol
+
+
+def _stored_options(options: SweepOptions) -> dict[str, object]:
+    return {
+        "parallel": options.parallel,
+        "connect_timeout": options.connect_timeout,
+        "timeout": options.check_timeout,
+        "verify_host_keys": options.verify_host_keys,
+    }
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _resumed_settings(
+    stored: dict[str, Any], checks: list[str], options: SweepOptions, pol: Policy
+) -> Policy:
+    """Sets `options` (and returns the policy) to the sweep's own; says what differs from
+    the command line, so one sweep never judges its hosts by two standards."""
+    given = _stored_options(options)
+    options.checks = checks
+    options.parallel = int(stored.get("parallel", options.parallel))
+    options.connect_timeout = float(stored.get("connect_timeout", options.connect_timeout))
+    options.check_timeout = float(stored.get("timeout", options.check_timeout))
+    options.verify_host_keys = bool(stored.get("verify_host_keys", options.verify_host_keys))
+    differ = [
+        f"{key} {_shown(value)} (not {_shown(given[key])})"
+        for key, value in _stored_options(options).items()
+        if value != given[key]
+    ]
+    document = stored.get("policy_document")
+    if document is not None:
+        stored_policy = Policy.model_validate(document)
+        if stored_policy != pol:
+            differ.append("the policy it began with (not the one given now)")
+        pol = stored_policy
+    else:
+        differ.append("no stored policy (a sweep begun by an older raquet): the one given now")
+    if differ:
+        err.print(f"[yellow]resuming with the sweep's own settings: {'; '.join(differ)}[/yellow]")
+    return pol
 
 
 def _write_json(target: Path, document: dict[str, object]) -> None:
@@ -340,4 +399,8 @@ def main() -> None:
         logging.CRITICAL
     )  # every host failure is reported by raquet
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)
-    app()
+    try:
+        app()
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)

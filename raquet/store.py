@@ -15,18 +15,20 @@ each however many sweeps see it, for the weekly reports.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import re
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 from uuid import uuid4
 
 from pydantic import BaseModel
@@ -55,6 +57,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -68,10 +71,16 @@ from sqlalchemy.types import TypeDecorator
 from raquet.feeds import Indicator, IndicatorSet, MatchKind
 from raquet.models import Detection, Finding, HostResult, SweepResult
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 # Tables added while no store was deployed joined version 1 (create_all adds missing
 # tables to an existing file); changing an existing table's shape bumps the version.
 SCHEMA_VERSION = 1
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# SQLite's own busy wait blocks every greenlet of the sweep; keep it short and let
+# `retried` wait cooperatively for the rest.
+SQLITE_BUSY_TIMEOUT_MS = 500
+DEFAULT_WRITE_TIMEOUT = 120.0
 _IMPORT_BATCH = 20_000
 _READ_BATCH = 50_000
 _NOT_COMPLIANT = ("fail", "error")
@@ -81,7 +90,53 @@ _SECRET_KEY = re.compile(r"password|passwd|secret|token|credential|api_?key|priv
 
 
 class StoreError(Exception):
-    """The database exists but this raquet cannot use it (e.g. another schema version)."""
+    """The store cannot be used: it does not open, is not raquet's (or another schema
+    version), or stayed locked or unreachable longer than a write may wait."""
+
+
+def write_timeout() -> float:
+    """How long one write keeps retrying a locked or unreachable store before giving up
+    (`RAQUET_STORE_WRITE_TIMEOUT`, seconds; default two minutes)."""
+    raw = os.environ.get("RAQUET_STORE_WRITE_TIMEOUT", "")
+    try:
+        value = float(raw) if raw else DEFAULT_WRITE_TIMEOUT
+    except ValueError:
+        raise StoreError(
+            f"RAQUET_STORE_WRITE_TIMEOUT must be a number of seconds, not {raw!r}"
+        ) from None
+    if not 0 <= value <= 86_400:
+        raise StoreError("RAQUET_STORE_WRITE_TIMEOUT must be between 0 and 86400 seconds")
+    return value
+
+
+def _reason(exc: BaseException) -> str:
+    """The database's own words, without SQLAlchemy's statement dump and links."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().split("\n")[0]
+    return text or type(exc).__name__
+
+
+def retried(method: Callable[P, R]) -> Callable[P, R]:
+    """A write that waits out a lock held by another process (or a dropped PostgreSQL
+    connection) instead of losing the result: retried with a cooperative sleep, so the
+    sweep's other greenlets go on, until `write_timeout()` has passed."""
+
+    @functools.wraps(method)
+    def write(*args: P.args, **kwargs: P.kwargs) -> R:
+        store = args[0]
+        deadline = time.monotonic() + write_timeout()
+        delay = 0.05
+        while True:
+            try:
+                return method(*args, **kwargs)
+            except OperationalError as exc:
+                if time.monotonic() + delay > deadline:
+                    url = getattr(store, "url", "the store")
+                    raise StoreError(f"could not write to {url}: {_reason(exc)}") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    return write
 
 
 class NotFound(KeyError):
@@ -677,11 +732,22 @@ class Store:
     """Sweeps and their host results in SQLite or PostgreSQL; one transaction per call."""
 
     def __init__(self, url: str | None = None) -> None:
-        target = resolve_url(url)
+        try:
+            target = resolve_url(url)
+        except ArgumentError as exc:
+            raise StoreError(f"not a store URL: {url or os.environ.get('RAQUET_DB')}") from exc
         self.url = target.render_as_string(hide_password=True)
-        self.engine = _create_engine(target)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._prepare_schema()
+        try:
+            self.engine = _create_engine(target)
+            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+            self._prepare_schema()
+        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+            extra = " (pip install 'raquet[postgres]')" if "postgres" in target.drivername else ""
+            raise StoreError(f"{self.url}: the database driver is not installed{extra}") from exc
+        except OSError as exc:
+            raise StoreError(f"{self.url}: {exc.strerror or exc}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{self.url} cannot be used as raquet's store: {_reason(exc)}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -697,6 +763,7 @@ class Store:
     ) -> None:
         self.close()
 
+    @retried
     def _prepare_schema(self) -> None:
         """Create missing tables and stamp (or check) the schema version."""
         Base.metadata.create_all(self.engine)
@@ -716,6 +783,7 @@ class Store:
             raise SweepNotFound(f"no sweep {sweep_id!r} in {self.url}")
         return row
 
+    @retried
     def begin_sweep(
         self,
         inventory: str,
@@ -750,6 +818,7 @@ class Store:
             )
         return sweep_id
 
+    @retried
     def record_host(self, sweep_id: str, result: HostResult) -> None:
         """Store one host's result and findings at once, replacing any earlier try."""
         row = _host_row(sweep_id, result)
@@ -762,6 +831,7 @@ class Store:
             )
             session.add(row)
 
+    @retried
     def finish_sweep(self, sweep_id: str, finished_at: datetime) -> None:
         with self._sessions.begin() as session:
             row = self._sweep(session, sweep_id)
@@ -994,6 +1064,7 @@ class Store:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table).on_conflict_do_nothing(index_elements=["key"])
 
+    @retried
     def record_detections(
         self, sweep_id: str, host: str, unit: str, detections: list[Detection]
     ) -> int:
@@ -1016,6 +1087,7 @@ class Store:
             new = session.connection().execute(statement, list(rows.values()))
             return len(new.all())
 
+    @retried
     def pending_since(
         self, host: str, updates: list[tuple[str, str]], seen_at: datetime
     ) -> dict[tuple[str, str], datetime]:

@@ -28,7 +28,7 @@ from raquet.channel import OutputTooLarge, SudoPasswordRequired, run_script
 from raquet.gather import judge, split
 from raquet.models import Host, HostResult, HostStatus
 from raquet.script import build
-from raquet.store import Store
+from raquet.store import Store, StoreError
 from raquet.targets import make_state
 
 log = logging.getLogger("raquet")
@@ -74,9 +74,11 @@ def run(
 
     def one(host: Host) -> None:
         result = _guarded(state, host, selected, ctx, options, budget)
-        store.record_host(sweep_id, result)
-        if result.detections:
-            store.record_detections(sweep_id, host.name, host.unit, result.detections)
+        try:
+            _store(store, sweep_id, result)
+        except StoreError as exc:
+            log.error("%s: result not stored: %s", host.name, exc)
+            result = _result(host, "error", f"result not stored, left for --resume: {exc}")
         results.append(result)
         on_result(result)
 
@@ -84,6 +86,14 @@ def run(
         state.pool.spawn(one, host)
     state.pool.join()
     return results
+
+
+def _store(store: Store, sweep_id: str, result: HostResult) -> None:
+    """Detections first, the host's result last: a host counts as done only once both are
+    in, and a retry (`--resume`) stores each detection once however often it is written."""
+    if result.detections:
+        store.record_detections(sweep_id, result.name, result.unit, result.detections)
+    store.record_host(sweep_id, result)
 
 
 def _allow_open_files(parallel: int) -> None:
