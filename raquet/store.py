@@ -116,6 +116,17 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+_TRANSIENT = ("locked", "busy", "connection", "server closed", "timeout", "terminating")
+
+
+def _transient(exc: OperationalError) -> bool:
+    """A lock another process holds, or a database connection that dropped: worth waiting
+    for. A file that cannot be opened or a wrong password is not."""
+    return bool(exc.connection_invalidated) or any(
+        word in _reason(exc).lower() for word in _TRANSIENT
+    )
+
+
 def retried(method: Callable[P, R]) -> Callable[P, R]:
     """A write that waits out a lock held by another process (or a dropped PostgreSQL
     connection) instead of losing the result: retried with a cooperative sleep, so the
@@ -130,6 +141,8 @@ def retried(method: Callable[P, R]) -> Callable[P, R]:
             try:
                 return method(*args, **kwargs)
             except OperationalError as exc:
+                if not _transient(exc):
+                    raise
                 if time.monotonic() + delay > deadline:
                     url = getattr(store, "url", "the store")
                     raise StoreError(f"could not write to {url}: {_reason(exc)}") from None
@@ -981,6 +994,7 @@ class Store:
             counts = _counts(session, [row.id for row in rows], unit, host)
             return [_info(row, counts[row.id]) for row in rows]
 
+    @retried
     def import_feed(
         self,
         name: str,

@@ -16,15 +16,16 @@ from raquet.store import Store
 from tests.conftest import ROOT, raquet_cli
 from tests.lab.fleet import Fleet
 
-UNITS = ["--unit", "so-tttt", "--unit", "trang-dinh"]
+RAQUET = [sys.executable, "-m", "raquet"]
+SWEEP = ["--check", "av", "--connect-timeout", "2", "--timeout", "20"]
+SWEEP += ["--unit", "so-tttt", "--unit", "trang-dinh"]
 
 
 def _sweep(
     fleet: Fleet, db: str, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "raquet", "sweep", "-i", str(fleet.inventory_path), "--db", db]
-        + ["--check", "av", "--connect-timeout", "2", "--timeout", "20", *UNITS, *extra],
+        [*RAQUET, "sweep", "-i", str(fleet.inventory_path), "--db", db, *SWEEP, *extra],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
