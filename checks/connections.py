@@ -1,7 +1,12 @@
 """`connections`: no socket and no hosts-file entry points at an address from the indicator feeds (SPEC §3).
 
-Sockets come from `ss` with their owning process: established and half-open TCP
-(SYN-SENT is an attempted connection) and connected UDP. `/etc/hosts` entries are
+Sockets come from `ss -e` (established and half-open TCP, SYN-SENT being an attempted
+connection, and connected UDP) with their inode. Who owns a socket is read from the
+kernel, never from a name a process chose: each `/proc/PID/fd/N` link that reads
+`socket:[INODE]` names one owner. `ss -p` would print the owner's name in the same text
+as its pid, and a process named `clamd",pid=7,f` would pass for pid 7. The names
+(`/proc/PID/comm`) come in a section of their own, one `PID NAME` line each, and serve
+only to show who it is. `/etc/hosts` entries are
 matched too, by address and by name, since malware pins its C2 domains there; an entry
 that points a name nowhere (`0.0.0.0`, `::`, loopback) blocks it, the way `raquet
 remediate` sinkholes a domain, and is not a match. Matching uses the indexed
@@ -26,21 +31,38 @@ from raquet.policy import Policy
 
 LINUX = r"""
 rq connections.ss
+s=
 if command -v ss >/dev/null 2>&1; then
-  ss -H -tunap 2>/dev/null | head -n 50000
+  s=$(ss -H -tuna -e 2>/dev/null | awk '$2 !~ /^(LISTEN|UNCONN|TIME-WAIT|CLOSED)$/' | head -n 50000)
+  [ -z "$s" ] || printf '%s\n' "$s"
 else
   echo "__missing__"
 fi
+rq connections.owners
+o=$({ printf '%s\n--\n' "$s"; find /proc/[0-9]*/fd -maxdepth 1 -lname 'socket:\[*' -printf '%h %l\n' 2>/dev/null; } |
+  awk 'seen { i = $2; gsub(/[^0-9]/, "", i); if (i in want) print; next }
+       $0 == "--" { seen = 1; next }
+       { for (f = 7; f <= NF; f++) if ($f ~ /^ino:[0-9]+$/) { want[substr($f, 5)] = 1; break } }' |
+  head -n 200000)
+[ -z "$o" ] || printf '%s\n' "$o"
+rq connections.names
+printf '%s\n' "$o" | cut -d/ -f3 | uniq | while IFS= read -r p; do
+  [ -n "$p" ] && IFS= read -r n < "/proc/$p/comm" && printf '%s %s\n' "$p" "$n"
+done 2>/dev/null
 rq connections.hosts
 head -n 5000 /etc/hosts 2>/dev/null
 """
 
-_PROCESS = re.compile(r'\("(?P<name>(?:[^"\\]|\\.)*)",pid=(?P<pid>\d+)')
+_OWNER = re.compile(r"/proc/([0-9]{1,10})/fd socket:\[([0-9]{1,20})\]")
+_INODE = re.compile(r"ino:([0-9]{1,20})")
 IGNORED_STATES = {"LISTEN", "UNCONN", "TIME-WAIT", "CLOSED"}
 MAX_MATCHES = 500
 
 
 class Socket(BaseModel):
+    """One socket; `pids` are every process holding it (a forked child shares its parent's),
+    `pid` and `process` the first of them, as shown."""
+
     proto: str
     state: str
     local: str
@@ -48,6 +70,7 @@ class Socket(BaseModel):
     remote_port: int | None
     pid: int | None = None
     process: str | None = None
+    pids: list[int] = Field(default_factory=list)
 
 
 class HostsEntry(BaseModel):
@@ -89,10 +112,47 @@ def split_endpoint(text: str) -> tuple[str, int | None]:
     """`1.2.3.4:443`, `[2001:db8::1]:443`, `[::ffff:1.2.3.4]:80`, `10.0.0.1%eth0:53` -> (address, port)."""
     host, _, port = text.rpartition(":")
     host = host.strip("[]").split("%")[0]
-    return host, int(port) if port.isdigit() else None
+    return host, int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else None
 
 
-def parse_ss(lines: list[str]) -> list[Socket]:
+def parse_owners(lines: list[str]) -> dict[int, list[int]]:
+    """`/proc/PID/fd socket:[INODE]` lines (find's output) -> inode -> the pids holding it."""
+    owners: dict[int, set[int]] = {}
+    for line in lines:
+        found = _OWNER.fullmatch(line)
+        if found:
+            owners.setdefault(int(found[2]), set()).add(int(found[1]))
+    return {inode: sorted(pids) for inode, pids in owners.items()}
+
+
+def parse_names(lines: list[str]) -> dict[int, str]:
+    """`PID NAME` lines -> pid -> name. The name is whatever the process called itself: it is
+    shown, never parsed."""
+    names = {}
+    for line in lines:
+        pid, _, name = line.partition(" ")
+        if pid.isascii() and pid.isdigit() and len(pid) <= 10:
+            names[int(pid)] = clean(name, 64)
+    return names
+
+
+def socket_inode(fields: list[str]) -> int | None:
+    """The first `ino:N` after the two addresses: ss prints it before anything a process or a
+    user could have named (a cgroup path comes after it)."""
+    for field in fields[6:]:
+        found = _INODE.fullmatch(field)
+        if found:
+            return int(found[1]) or None
+    return None
+
+
+def parse_ss(
+    lines: list[str],
+    owners: dict[int, list[int]] | None = None,
+    names: dict[int, str] | None = None,
+) -> list[Socket]:
+    """`ss -H -tuna -e` lines; each socket's owners by its inode (`parse_owners`)."""
+    owners, names = owners or {}, names or {}
     sockets = []
     for line in lines:
         fields = line.split()
@@ -101,7 +161,8 @@ def parse_ss(lines: list[str]) -> list[Socket]:
         ip, port = split_endpoint(fields[5])
         if ip in ("*", "0.0.0.0", "::") or not ip:
             continue
-        process = _PROCESS.search(line)
+        inode = socket_inode(fields)
+        pids = owners.get(inode, []) if inode is not None else []
         sockets.append(
             Socket(
                 proto=clean(fields[0], 8),
@@ -109,8 +170,9 @@ def parse_ss(lines: list[str]) -> list[Socket]:
                 local=clean(fields[4], 64),
                 remote_ip=clean(ip, 64),
                 remote_port=port,
-                pid=int(process["pid"]) if process else None,
-                process=clean(process["name"], 64) if process else None,
+                pid=pids[0] if pids else None,
+                process=names.get(pids[0]) if pids else None,
+                pids=pids[:64],
             )
         )
     return sockets
@@ -173,6 +235,7 @@ def find_matches(
                     hit,
                     remote=remote,
                     pid=sock.pid,
+                    pids=sock.pids or ([sock.pid] if sock.pid is not None else []),
                     process=sock.process,
                     state=sock.state,
                     proto=sock.proto,
@@ -209,9 +272,11 @@ class ConnectionsCheck(Check[ConnectionsState]):
         if facts.windows:
             return parse_windows(sections)
         lines = sections.lines("connections.ss")
+        owners = parse_owners(sections.lines("connections.owners"))
+        names = parse_names(sections.lines("connections.names"))
         return ConnectionsState(
             ss_available=lines != ["__missing__"],
-            sockets=parse_ss(lines),
+            sockets=parse_ss(lines, owners, names),
             hosts=parse_hosts(sections.lines("connections.hosts")),
         )
 

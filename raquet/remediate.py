@@ -177,8 +177,13 @@ def _proceed(run: OpRun, earlier: list[OpRun]) -> Callable[[], bool]:
 
 
 def show(command: PyinfraCommand) -> str:
-    """A command as the plan and the log show it: secrets masked, URL passwords too."""
-    if isinstance(command, StringCommand):
+    """A command as the plan and the log show it: secrets masked, URL passwords too. A command
+    that edits a file carries a `preview` (what it writes and the unified diff), which people
+    can read and its base64 they cannot, so that is shown instead."""
+    preview = getattr(command, "preview", None)
+    if isinstance(preview, str):
+        text = preview
+    elif isinstance(command, StringCommand):
         text = command.get_masked_value()
     elif isinstance(command, FileUploadCommand):
         size = len(command.src.getvalue()) if hasattr(command.src, "getvalue") else "?"

@@ -1,154 +1,504 @@
-"""Sinkholing malicious names in the hosts file, with every edit marked so it can be undone.
+"""Sinkholing malicious names in the hosts file, edited as bytes and undone exactly.
 
 A line that names a malicious domain (or its subdomain), or pins any name to a malicious
 address, is kept but commented out (`# raquet:<tag> disabled: <line>`); its harmless
 names stay on their address (`… # raquet:<tag> kept`); each malicious name is pointed at
 the unspecified addresses `0.0.0.0` and `::` (`… # raquet:<tag> sinkhole`), both, so an
-IPv6-only lookup cannot fall through to DNS. Undoing a tag drops its added lines and
-uncomments its disabled ones: the file is back to what it was.
+IPv6-only lookup cannot fall through to DNS.
+
+The file is whatever bytes the host has (a Latin-1 comment, CRLF line ends, no final
+newline), so it is never read as text. It is read whole, base64-encoded, by a fact of
+its own, and a read that is not complete (fewer bytes than `stat` says, or more than
+`MAX_BYTES`) refuses the edit. An edit only ever inserts bytes: it is kept as pieces,
+byte ranges of the old file and new bytes, so every line it does not touch stays byte for
+byte and the command that writes it sends only the new bytes. On the host the command
+checks the file is still the one read (sha256), copies it to a root-only backup, builds
+the new file from the backup and the pieces, checks the result's sha256 against the one
+computed here, and only then renames it over the old file (same owner, mode and SELinux
+label). The step records both digests and the backup in its undo data: `raquet remediate
+--undo` puts the backup back when the file is still as raquet left it, and otherwise
+removes this tag's lines alone (what others changed since stays). The plan shows each edit
+as a unified diff.
+
+Windows sends the whole new file, base64, checked by SHA-256 in PowerShell the same way.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import difflib
+import hashlib
 import ipaddress
-from collections.abc import Iterator
-from io import StringIO
-from typing import Any
+import re
+import shlex
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from pyinfra import host
-from pyinfra.api import FactBase, StringCommand, operation
-from pyinfra.facts.files import FileContents
-from pyinfra.operations import files
+from pyinfra.api import FactBase, OperationError, StringCommand, operation
 
 from raquet.powershell import quote
 from remediations.values import IpNetwork
 
 PATH = "/etc/hosts"
+BACKUP_DIR = "/var/lib/raquet/backup"
 WINDOWS_PATH = r"C:\Windows\System32\drivers\etc\hosts"
-SINKHOLES = ("0.0.0.0", "::")
+SINKHOLES = (b"0.0.0.0", b"::")
+MAX_BYTES = 8 * 1024 * 1024
+MAX_DIFF_LINES = 200
+_TAG = re.compile(r"^[A-Za-z0-9]{1,64}$")
+
+Piece = tuple[int, int] | bytes
+"""A byte range `(start, end)` of the old file, kept as it is, or new bytes."""
 
 
-def marker(tag: str) -> str:
-    return f"raquet:{tag}"
+def marker(tag: str) -> bytes:
+    return f"raquet:{tag}".encode("ascii")
 
 
-def _named(name: str, domains: set[str]) -> bool:
-    name = name.lower().rstrip(".")
-    return any(name == d or name.endswith("." + d) for d in domains)
+def lines_of(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each line, its `\\n` included; a last line without one is a line too.
+    Only `\\n` ends a line, as for the resolver: a lone `\\r` or `\\x0b` is part of it."""
+    spans, start = [], 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        spans.append((start, end))
+        start = end
+    return spans
 
 
-def _pinned(address: str, networks: list[IpNetwork]) -> bool:
+def _text(line: bytes) -> bytes:
+    """A line without its line end (`\\n` or `\\r\\n`)."""
+    return line.removesuffix(b"\n").removesuffix(b"\r")
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A file's new content: pieces of the old one and new bytes, in order."""
+
+    old: bytes
+    pieces: tuple[Piece, ...]
+
+    @property
+    def new(self) -> bytes:
+        return b"".join(p if isinstance(p, bytes) else self.old[p[0] : p[1]] for p in self.pieces)
+
+    @property
+    def changed(self) -> bool:
+        return self.new != self.old
+
+    def diff(self, path: str) -> str:
+        """A unified diff, for people: bytes that are not UTF-8 shown as `\\xNN`."""
+        lines = difflib.diff_bytes(
+            difflib.unified_diff,
+            self.old.splitlines(keepends=True),
+            self.new.splitlines(keepends=True),
+            path.encode(),
+            path.encode(),
+            n=1,
+        )
+        shown = [line.decode("utf-8", "backslashreplace").rstrip("\r\n") for line in lines]
+        if len(shown) > MAX_DIFF_LINES:
+            shown = [*shown[:MAX_DIFF_LINES], f"… {len(shown) - MAX_DIFF_LINES} more diff lines"]
+        return "\n".join(shown)
+
+
+class _Builder:
+    """Collects pieces, merging neighbouring ranges and neighbouring new bytes."""
+
+    def __init__(self) -> None:
+        self.pieces: list[Piece] = []
+
+    def keep(self, start: int, end: int) -> None:
+        if start >= end:
+            return
+        last = self.pieces[-1] if self.pieces else None
+        if isinstance(last, tuple) and last[1] == start:
+            self.pieces[-1] = (last[0], end)
+        else:
+            self.pieces.append((start, end))
+
+    def add(self, data: bytes) -> None:
+        if not data:
+            return
+        last = self.pieces[-1] if self.pieces else None
+        if isinstance(last, bytes):
+            self.pieces[-1] = last + data
+        else:
+            self.pieces.append(data)
+
+
+def _line_end(data: bytes) -> bytes:
+    """The file's own line end for added lines: CRLF if its first line has one."""
+    first = data.find(b"\n")
+    return b"\r\n" if first > 0 and data[first - 1 : first] == b"\r" else b"\n"
+
+
+def _named(name: bytes, domains: set[str]) -> bool:
+    text = name.decode("latin-1").lower().rstrip(".")
+    return any(text == d or text.endswith("." + d) for d in domains)
+
+
+def _pinned(address: bytes, networks: list[IpNetwork]) -> bool:
     try:
-        ip = ipaddress.ip_address(address.split("%")[0])
-    except ValueError:
+        ip = ipaddress.ip_address(address.decode("ascii").split("%")[0])
+    except (ValueError, UnicodeDecodeError):
         return False
     return any(ip in net for net in networks)
 
 
-def sinkholed(
-    lines: list[str], domains: set[str], networks: list[IpNetwork], tag: str
-) -> list[str]:
-    """The hosts file with this tag's sinkhole applied; unchanged when there is nothing to do."""
-    mark = marker(tag)
-    out: list[str] = []
-    done: set[str] = set()
-    wanted: list[str] = []
-    for line in lines:
-        fields = line.split("#", 1)[0].split()
+def _bad_names(
+    data: bytes, domains: set[str], networks: list[IpNetwork]
+) -> tuple[dict[int, tuple[list[bytes], list[bytes]]], list[bytes]]:
+    """Line index -> (its fields, its malicious names); and the names to sinkhole, in order,
+    less those some line already points nowhere."""
+    found: dict[int, tuple[list[bytes], list[bytes]]] = {}
+    done: set[bytes] = set()
+    wanted: list[bytes] = []
+    for index, (start, end) in enumerate(lines_of(data)):
+        fields = _text(data[start:end]).split(b"#", 1)[0].split()
         if len(fields) < 2:
-            out.append(line)
             continue
-        address, names = fields[0], fields[1:]
-        if address in SINKHOLES:
-            done.update(n.lower() for n in names)
-            out.append(line)
+        if fields[0] in SINKHOLES:
+            done.update(n.lower() for n in fields[1:])
             continue
-        pinned = _pinned(address, networks)
-        bad = [n for n in names if pinned or _named(n, domains)]
-        if not bad:
-            out.append(line)
-            continue
-        out.append(f"# {mark} disabled: {line}")
-        kept = [n for n in names if n not in bad]
-        if kept:
-            out.append(f"{address} {' '.join(kept)}  # {mark} kept")
-        wanted += [n.lower() for n in bad]
-    for name in dict.fromkeys(wanted):
-        if name not in done:
-            out += [f"{sink} {name}  # {mark} sinkhole" for sink in SINKHOLES]
-    return out
+        pinned = _pinned(fields[0], networks)
+        bad = [n for n in fields[1:] if pinned or _named(n, domains)]
+        if bad:
+            found[index] = (fields, bad)
+            wanted += [n.lower() for n in bad]
+    return found, [n for n in dict.fromkeys(wanted) if n not in done]
 
 
-def restored(lines: list[str], tag: str) -> list[str]:
-    """The hosts file without this tag's edits."""
+def sinkholed(data: bytes, domains: set[str], networks: list[IpNetwork], tag: str) -> Edit:
+    """The hosts file with this tag's sinkhole applied; no change when there is nothing to do.
+
+    New lines never follow a last line that has no line end: they go before it, so that line
+    stays exactly as it was."""
+    mark, eol = marker(tag), _line_end(data)
+    found, names = _bad_names(data, domains, networks)
+    added = b"".join(
+        s + b" " + n + b"  # " + mark + b" sinkhole" + eol for n in names for s in SINKHOLES
+    )
+    spans = lines_of(data)
+    build = _Builder()
+    for index, (start, end) in enumerate(spans):
+        open_end = index == len(spans) - 1 and not data.endswith(b"\n")
+        if open_end:
+            build.add(added)
+            added = b""
+        if index not in found:
+            build.keep(start, end)
+            continue
+        fields, bad = found[index]
+        kept = [n for n in fields[1:] if n not in bad]
+        extra = b" ".join([fields[0], *kept]) + b"  # " + mark + b" kept" + eol if kept else b""
+        build.add(extra if open_end else b"")
+        build.add(b"# " + mark + b" disabled: ")
+        build.keep(start, end)
+        build.add(b"" if open_end else extra)
+    build.add(added)
+    return Edit(data, tuple(build.pieces))
+
+
+def restored(data: bytes, tag: str) -> Edit:
+    """The hosts file without this tag's edits: its added lines dropped, its disabled lines
+    given back as they were."""
     mark = marker(tag)
-    disabled = f"# {mark} disabled: "
-    out = []
-    for line in lines:
+    disabled = b"# " + mark + b" disabled: "
+    build = _Builder()
+    for start, end in lines_of(data):
+        line = data[start:end]
         if line.startswith(disabled):
-            out.append(line[len(disabled) :])
-        elif not line.rstrip().endswith((f"# {mark} kept", f"# {mark} sinkhole")):
-            out.append(line)
-    return out
+            build.keep(start + len(disabled), end)
+        elif (
+            not _text(line)
+            .rstrip()
+            .endswith((b"# " + mark + b" kept", b"# " + mark + b" sinkhole"))
+        ):
+            build.keep(start, end)
+    return Edit(data, tuple(build.pieces))
 
 
-def _write(lines: list[str], new: list[str], path: str) -> Iterator[Any]:
-    if new == lines:
-        host.noop(f"{path} needs no change")
-        return
-    yield from files.put._inner(src=StringIO("".join(f"{line}\n" for line in new)), dest=path)
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-@operation()
-def sinkhole(domains: list[str], networks: list[str], tag: str, path: str = PATH):
-    lines = host.get_fact(FileContents, path=path, _sudo=False)
-    if lines is None:
-        host.noop(f"{path} does not exist")
-        return
-    nets = [ipaddress.ip_network(n) for n in networks]
-    yield from _write(lines, sinkholed(lines, set(domains), nets, tag), path)
+class Unreadable(ValueError):
+    """The file could not be read whole: it must not be changed."""
 
 
-@operation()
-def unsinkhole(tag: str, path: str = PATH):
-    lines = host.get_fact(FileContents, path=path, _sudo=False) or []
-    yield from _write(lines, restored(lines, tag), path)
+class FileBytes(FactBase[bytes | Unreadable | None]):
+    """A regular file's bytes (None when there is none), read base64 with the size `stat`
+    gives, so that a short read shows; an incomplete read raises `Unreadable`."""
+
+    @staticmethod
+    def default() -> Unreadable:
+        """What pyinfra gives when the command failed: never taken for a missing file."""
+        return Unreadable("could not be read (the command failed)")
+
+    def command(self, path: str) -> StringCommand:
+        return StringCommand(
+            f"f={shlex.quote(path)}\n"
+            'if [ ! -e "$f" ] && [ ! -L "$f" ]; then echo missing; exit 0; fi\n'
+            '[ -f "$f" ] || { echo "problem is not a regular file"; exit 0; }\n'
+            'echo "size $(stat -L -c %s -- "$f")"\n'
+            f"printf 'data '; head -c {MAX_BYTES + 1} -- \"$f\" | base64 -w 0; echo"
+        )
+
+    def process(self, output: list[str]) -> bytes | None:
+        fields = dict(line.partition(" ")[::2] for line in output)
+        if "missing" in fields:
+            return None
+        if "problem" in fields:
+            raise Unreadable(fields["problem"])
+        return complete(fields.get("size", ""), fields.get("data"))
 
 
-class WindowsHostsFile(FactBase[list[str]]):
-    """The Windows hosts file's lines."""
+def complete(size: str, encoded: str | None) -> bytes:
+    """The bytes read, if they are the whole file (`size` is what `stat` said)."""
+    try:
+        data = base64.b64decode(encoded or "", validate=True) if encoded is not None else None
+    except (binascii.Error, ValueError):
+        data = None
+    if data is None or not (size.isascii() and size.isdigit()):
+        raise Unreadable("could not be read")
+    if int(size) > MAX_BYTES:
+        raise Unreadable(f"is {size} bytes, more than raquet edits ({MAX_BYTES})")
+    if len(data) != int(size):
+        raise Unreadable(f"read {len(data)} of its {size} bytes")
+    return data
 
-    default = list
 
-    def command(self) -> StringCommand:
-        return StringCommand(f"Get-Content -LiteralPath {quote(WINDOWS_PATH)}")
+def _read(path: str, fact: type[FactBase[bytes | Unreadable | None]] = FileBytes) -> bytes | None:
+    """The file's bytes (None when there is none), or OperationError when not read whole."""
+    try:
+        found = host.get_fact(fact, path=path)
+    except Unreadable as exc:
+        found = exc
+    if isinstance(found, Unreadable):
+        raise OperationError(f"{path} {found}: not changed")
+    return found
 
-    def process(self, output: list[str]) -> list[str]:
-        return list(output)
+
+class FileEdit(StringCommand):
+    """A command that writes a file; the plan and the log show `preview` (the diff), not the
+    command, whose new bytes are base64."""
+
+    def __init__(self, command: str, preview: str) -> None:
+        super().__init__(command)
+        self.preview = preview
 
 
-def _windows_write(lines: list[str], new: list[str]) -> StringCommand | None:
-    if new == lines:
-        host.noop("the hosts file needs no change")
-        return None
-    values = ",".join(quote(line) for line in new) or "''"
-    return StringCommand(
-        f"Set-Content -LiteralPath {quote(WINDOWS_PATH)} -Encoding ASCII -Value @({values})"
+def _preview(path: str, edit: Edit, backup: str) -> str:
+    head = (
+        f"(write {len(edit.new)} bytes to {path}, after a backup to {backup}; sha256 "
+        f"{sha256(edit.old)[:12]}… -> {sha256(edit.new)[:12]}…)"
+    )
+    return f"{head}\n{edit.diff(path)}"
+
+
+_SH_PROLOGUE = r"""set -f
+umask 077
+rq_sha() { sha256sum < "$1" | cut -c1-64; }
+rq_fail() { rm -f -- "$t"; printf '%s\n' "$1" >&2; exit 1; }
+[ "$(rq_sha "$f")" = "$old" ] || rq_fail "$f changed since raquet read it: not changed"
+mkdir -p -- "${b%/*}" && cp -- "$f" "$b" && [ "$(rq_sha "$b")" = "$old" ] || rq_fail "could not back $f up to $b: not changed"
+rm -f -- "$t"
+"""
+
+_SH_EPILOGUE = r"""[ "$(rq_sha "$t")" = "$new" ] || rq_fail "the new $f is not what raquet computed: not changed"
+chown --reference="$f" -- "$t" && chmod --reference="$f" -- "$t" || rq_fail "could not give the new $f its owner and mode"
+chcon --reference="$f" -- "$t" 2>/dev/null || :
+mv -f -T -- "$t" "$f" || rq_fail "could not replace $f"
+"""
+
+
+def _variables(path: str, backup: str, old: str, new: str) -> str:
+    folder, _, name = path.rpartition("/")
+    temporary = f"{folder}/.{name}.raquet-new"
+    pairs = {"f": path, "b": backup, "t": temporary, "old": old, "new": new}
+    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in pairs.items())
+
+
+def _piece_commands(pieces: Iterable[Piece]) -> Iterator[str]:
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            yield f"printf '%s' {base64.b64encode(piece).decode()} | base64 -d"
+        else:
+            yield f'tail -c +{piece[0] + 1} -- "$b" | head -c {piece[1] - piece[0]}'
+
+
+def write_command(path: str, edit: Edit, backup: str) -> FileEdit:
+    """The shell command that makes `edit` on the host (see the module docstring)."""
+    build = (
+        "{\n"
+        + "\n".join(_piece_commands(edit.pieces))
+        + '\n} > "$t" || rq_fail "could not write the new $f"\n'
+    )
+    script = (
+        _variables(path, backup, sha256(edit.old), sha256(edit.new))
+        + _SH_PROLOGUE
+        + build
+        + _SH_EPILOGUE
+    )
+    return FileEdit(script, _preview(path, edit, backup))
+
+
+def restore_command(path: str, edit: Edit, saved: str, backup: str) -> FileEdit:
+    """The shell command that puts the backup `saved` (whose bytes are `edit.new`) back."""
+    build = f'cp -- {shlex.quote(saved)} "$t" || rq_fail "could not copy the backup"\n'
+    script = (
+        _variables(path, backup, sha256(edit.old), sha256(edit.new))
+        + _SH_PROLOGUE
+        + build
+        + _SH_EPILOGUE
+    )
+    return FileEdit(script, _preview(path, edit, backup))
+
+
+def backup_path(tag: str, suffix: str = "") -> str:
+    if not _TAG.match(tag):
+        raise OperationError(f"{tag!r} is not a remediation tag")
+    return f"{BACKUP_DIR}/hosts-{tag}{suffix}"
+
+
+def _remember(undo: dict[str, str], edit: Edit, backup: str) -> None:
+    """What the undo needs: the backup, and the digests before and after the edit."""
+    undo.update(
+        hosts_file_backup=backup,
+        hosts_file_before=sha256(edit.old),
+        hosts_file_after=sha256(edit.new),
     )
 
 
 @operation()
-def windows_sinkhole(domains: list[str], networks: list[str], tag: str):
-    lines = host.get_fact(WindowsHostsFile)
+def sinkhole(
+    domains: list[str],
+    networks: list[str],
+    tag: str,
+    undo: dict[str, str] | None = None,
+    path: str = PATH,
+):
+    """Malicious names pointed nowhere in `path`; `undo` (the step's undo data) gets the backup
+    and the digests."""
+    found = _read(path)
+    if found is None:
+        host.noop(f"{path} does not exist")
+        return
     nets = [ipaddress.ip_network(n) for n in networks]
-    command = _windows_write(lines, sinkholed(lines, set(domains), nets, tag))
-    if command is not None:
-        yield command
+    edit = sinkholed(found, set(domains), nets, tag)
+    if not edit.changed:
+        host.noop(f"{path} needs no change")
+        return
+    backup = backup_path(tag)
+    _remember(undo if undo is not None else {}, edit, backup)
+    yield write_command(path, edit, backup)
 
 
 @operation()
-def windows_unsinkhole(tag: str):
-    lines = host.get_fact(WindowsHostsFile)
-    command = _windows_write(lines, restored(lines, tag))
-    if command is not None:
-        yield command
+def unsinkhole(undo: dict[str, str], path: str = PATH):
+    """The sinkhole of `undo["hosts_file"]` taken back: the backup put back if the file is
+    exactly as raquet left it, else this tag's lines removed."""
+    tag = undo["hosts_file"]
+    current = _read(path)
+    if current is None:
+        host.noop(f"{path} does not exist")
+        return
+    saved = undo.get("hosts_file_backup")
+    if saved and sha256(current) == undo.get("hosts_file_after"):
+        backup = _read(saved)
+        if backup is None or sha256(backup) != undo.get("hosts_file_before"):
+            raise OperationError(f"the backup {saved} is missing or not what was saved")
+        edit = Edit(current, (backup,))
+        yield restore_command(path, edit, saved, backup_path(tag, ".before-undo"))
+        return
+    edit = restored(current, tag)
+    if not edit.changed:
+        host.noop(f"{path} needs no change")
+        return
+    yield write_command(path, edit, backup_path(tag, ".before-undo"))
+
+
+class WindowsFileBytes(FileBytes):
+    """The Windows counterpart of `FileBytes`."""
+
+    def command(self, path: str) -> StringCommand:
+        return StringCommand(
+            f"$p = {quote(path)}\n"
+            "if (-not (Test-Path -LiteralPath $p -PathType Leaf)) { 'missing'; return }\n"
+            '$size = (Get-Item -LiteralPath $p).Length; "size $size"\n'
+            f"if ($size -gt {MAX_BYTES}) {{ 'data '; return }}\n"
+            "'data ' + [Convert]::ToBase64String([IO.File]::ReadAllBytes($p))"
+        )
+
+    def process(self, output: list[str]) -> bytes | None:
+        return super().process([line.strip() for line in output if line.strip()])
+
+
+_PS_SHA = (
+    "$sha = [Security.Cryptography.SHA256]::Create()\n"
+    "function Rq-Sha($b) { ([BitConverter]::ToString($sha.ComputeHash($b)) -replace '-','').ToLower() }\n"
+)
+
+
+def windows_write_command(edit: Edit, backup: str) -> FileEdit:
+    """PowerShell: check the file is the one read, back it up, write the new bytes, check them."""
+    new = base64.b64encode(edit.new).decode()
+    script = (
+        f"$p = {quote(WINDOWS_PATH)}; $bak = {quote(backup)}\n"
+        + _PS_SHA
+        + "$old = [IO.File]::ReadAllBytes($p)\n"
+        f"if ((Rq-Sha $old) -ne '{sha256(edit.old)}') {{ throw \"$p changed since raquet read it: not changed\" }}\n"
+        "[IO.File]::WriteAllBytes($bak, $old)\n"
+        f"$new = [Convert]::FromBase64String('{new}')\n"
+        f"if ((Rq-Sha $new) -ne '{sha256(edit.new)}') {{ throw 'the new hosts file is not what raquet computed' }}\n"
+        "[IO.File]::WriteAllBytes($p, $new)"
+    )
+    return FileEdit(script, _preview(WINDOWS_PATH, edit, backup))
+
+
+def windows_backup(tag: str, suffix: str = "") -> str:
+    if not _TAG.match(tag):
+        raise OperationError(f"{tag!r} is not a remediation tag")
+    return f"{WINDOWS_PATH}.raquet-{tag}{suffix}"
+
+
+@operation()
+def windows_sinkhole(
+    domains: list[str], networks: list[str], tag: str, undo: dict[str, str] | None = None
+):
+    found = _read(WINDOWS_PATH, WindowsFileBytes)
+    if found is None:
+        host.noop("the hosts file does not exist")
+        return
+    nets = [ipaddress.ip_network(n) for n in networks]
+    edit = sinkholed(found, set(domains), nets, tag)
+    if not edit.changed:
+        host.noop("the hosts file needs no change")
+        return
+    backup = windows_backup(tag)
+    _remember(undo if undo is not None else {}, edit, backup)
+    yield windows_write_command(edit, backup)
+
+
+@operation()
+def windows_unsinkhole(undo: dict[str, str]):
+    tag = undo["hosts_file"]
+    current = _read(WINDOWS_PATH, WindowsFileBytes)
+    if current is None:
+        host.noop("the hosts file does not exist")
+        return
+    saved = undo.get("hosts_file_backup")
+    edit = restored(current, tag)
+    if saved and sha256(current) == undo.get("hosts_file_after"):
+        backup = _read(saved, WindowsFileBytes)
+        if backup is None or sha256(backup) != undo.get("hosts_file_before"):
+            raise OperationError(f"the backup {saved} is missing or not what was saved")
+        edit = Edit(current, (backup,))
+    if not edit.changed:
+        host.noop("the hosts file needs no change")
+        return
+    yield windows_write_command(edit, windows_backup(tag, ".before-undo"))

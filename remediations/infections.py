@@ -3,9 +3,24 @@
 A detected file is moved, never deleted, into a root-only quarantine directory (the
 policy's `infections.quarantine_dir`) as `<id>.bin`, readable by root alone, beside
 `<id>.json`: original path, owner, group, mode, mtime, size, sha256, detection name and
-the remediation's tag; the record's own mtime, by the host's clock, is when. The `infections` check reads those records, so a detection whose
-file has been quarantined since counts as dealt with. Only regular files are moved (a
-symlink planted at a detected path is left alone); a file no longer there needs nothing.
+the remediation's tag; the record's own mtime, by the host's clock, is when. The `infections`
+check reads those records, so a detection whose file has been quarantined since counts as
+dealt with. A file no longer there needs nothing.
+
+The path came from a log any user can get a line into (ask clamd to scan a file of your
+own), and every directory on it below the user's home is the user's to rename: swap one
+for a link to `/root` and the path names root's file. So raquet never follows a link. On
+the host, the operation's own command enters the path one directory at a time with `cd -P`
+from `/`, refuses any that is a link, and checks `pwd -P` is the path: its working
+directory is then pinned to the real directory, whatever is renamed afterwards, and the
+file is named relative to it. It must be a regular file with one link (another name for
+it could be anyone's file) and the file raquet examined (device and inode), and ClamAV
+must detect it there and then (`clamscan` without following links). It is renamed into
+the quarantine directory first and checked once more there, where no user can reach it:
+still a regular file with one link and the same sha256. Only then does it become root's
+and the record is written; anything else leaves it aside as `<id>.rejected`, untouched.
+Each refusal fails the step with its reason: in the plan (read by a fact that walks the
+path the same way) and in the log. The scan costs one `clamscan` start per file.
 
 The scan that follows covers the directories the files were in, bounded by the policy's
 `infections.scan_timeout`, logs to clamscan's usual log (where the check reads it) and
@@ -16,11 +31,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC
+import shlex
+from datetime import UTC, datetime
 
 from pyinfra import host
-from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.facts.files import Directory, File, Sha256File
+from pyinfra.api import FactBase, OperationError, QuoteString, StringCommand, operation
+from pyinfra.facts.files import Directory
 from pyinfra.facts.server import Which
 from pyinfra.operations import files
 
@@ -31,6 +47,7 @@ from remediations.base import Remedy, RemedyContext, Step
 
 CHECK = "infections"
 SCAN_LOG = "/var/log/clamav/clamscan.log"
+CLAMSCAN = "clamscan --no-summary --infected --follow-file-symlinks=0 --follow-dir-symlinks=0"
 
 
 def entry_id(path: str, digest: str | None) -> str:
@@ -39,33 +56,144 @@ def entry_id(path: str, digest: str | None) -> str:
     return f"{where}-{(digest or 'unknown')[:16]}"
 
 
-@operation()
-def quarantined(path: str, detection: str, directory: str, tag: str):
-    info = host.get_fact(File, path=path)
-    if not info:
-        host.noop(f"{path} is gone or is not a regular file")
-        return
-    digest = host.get_fact(Sha256File, path=path)
-    target = f"{directory.rstrip('/')}/{entry_id(path, digest)}"
+def _shown(text: str) -> str:
+    """`text` on one printable line, for a message or a comment in a script."""
+    return "".join(ch if ch.isprintable() and ch != "\\" else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def split(path: str) -> tuple[list[str], str]:
+    """An absolute path -> (its directories from `/`, its file name); `.` and `..` refused."""
+    parts = [p for p in values.absolute_path(path).split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise values.Refused(f"{path!r} is not a path to a file")
+    return parts[:-1], parts[-1]
+
+
+def _walk(path: str) -> str:
+    """Shell: enter each directory of `path` without following a link, then check `pwd -P`."""
+    folders, name = split(path)
+    lines = ["cd -P / || rq_refuse 'cannot enter /'"]
+    for depth, folder in enumerate(folders, 1):
+        where = _shown("/" + "/".join(folders[:depth]))
+        lines += [
+            f"c={shlex.quote(folder)}",
+            '[ -e "./$c" ] || [ -L "./$c" ] || rq_gone',
+            f'[ -L "./$c" ] && rq_refuse {shlex.quote(f"{where} is a symbolic link")}',
+            f'cd -P -- "./$c" 2>/dev/null || rq_refuse {shlex.quote(f"cannot enter {where}")}',
+        ]
+    real = "/" + "/".join(folders)
+    moved = f"{_shown(real)} is not where it was: a directory on the path is a link or was moved"
+    lines += [
+        f'[ "$(pwd -P)" = {shlex.quote(real)} ] || rq_refuse {shlex.quote(moved)}',
+        f"n={shlex.quote(name)}",
+    ]
+    return "\n".join(lines)
+
+
+def _examine(path: str, timeout: float) -> str:
+    """Shell, in the pinned directory: the file's checks and ClamAV's verdict on it."""
+    shown = _shown(path)
+    return f"""[ -e "./$n" ] || [ -L "./$n" ] || rq_gone
+[ -L "./$n" ] && rq_refuse {shlex.quote(f"{shown} is a symbolic link")}
+[ -f "./$n" ] || rq_refuse {shlex.quote(f"{shown} is not a regular file")}
+set -- $(stat -c '%d:%i %h %a %Y %s %U %G' -- "./$n")
+[ "$2" = 1 ] || rq_refuse {shlex.quote(f"{shown} has ")}"$2"' hard links'
+command -v clamscan >/dev/null 2>&1 || rq_refuse 'clamscan is not installed: the detection cannot be confirmed'
+timeout {max(1, int(timeout))} {CLAMSCAN} -- "./$n" >/dev/null 2>&1
+r=$?
+[ "$r" = 1 ] || rq_refuse {shlex.quote(f"ClamAV does not detect {shown} any more (clamscan exit ")}"$r"')'"""
+
+
+_FACT_HELPERS = """set -f
+rq_refuse() { printf 'refused %s\\n' "$1"; exit 0; }
+rq_gone() { echo gone; exit 0; }
+"""
+
+
+_SUBJECT = ("id", "links", "mode", "mtime", "size", "user", "group", "sha256")
+# sha256sum escapes a name holding a backslash or a newline with a leading backslash
+_HASH = "h=$(timeout 120 sha256sum -- \"./$n\" | cut -d' ' -f1 | tr -d '\\\\')"
+
+
+class QuarantineSubject(FactBase[dict[str, str] | None]):
+    """The detected file, examined the way the quarantine examines it: None when it is gone,
+    `{"refused": why}`, or its identity, metadata and sha256 (ClamAV detects it there)."""
+
+    def command(self, path: str, timeout: float) -> str:
+        return f'{_FACT_HELPERS}{_walk(path)}\n{_examine(path, timeout)}\n{_HASH}\necho "ok $* $h"'
+
+    @staticmethod
+    def default() -> dict[str, str]:
+        """What pyinfra gives when the command failed: never taken for a file that is gone."""
+        return {"refused": "the host did not answer"}
+
+    def process(self, output: list[str]) -> dict[str, str] | None:
+        last = output[-1]
+        kind, _, rest = last.partition(" ")
+        fields = rest.split()
+        if kind == "gone":
+            return None
+        if kind != "ok" or len(fields) != len(_SUBJECT):
+            return {"refused": rest if kind == "refused" else f"unexpected answer {last[:80]!r}"}
+        return dict(zip(_SUBJECT, fields, strict=True))
+
+
+def _record(path: str, subject: dict[str, str], detection: str, tag: str) -> str:
+    mtime = subject["mtime"]
     record = {
         "original_path": path,
-        "owner": info["user"],
-        "group": info["group"],
-        "mode": f"{info['mode']:0>4}",
-        "mtime": info["mtime"].replace(tzinfo=UTC).isoformat() if info["mtime"] else None,
-        "size": info["size"],
-        "sha256": digest,
+        "owner": subject["user"],
+        "group": subject["group"],
+        "mode": f"{subject['mode']:0>4}",
+        "mtime": datetime.fromtimestamp(int(mtime), UTC).isoformat() if mtime.isdigit() else None,
+        "size": int(subject["size"]) if subject["size"].isdigit() else None,
+        "sha256": subject["sha256"],
         "detection": detection,
         "remediation": tag,
     }
-    text = json.dumps(record, ensure_ascii=False, sort_keys=True)
+    return json.dumps(record, ensure_ascii=False, sort_keys=True)
+
+
+def quarantine_script(
+    path: str, subject: dict[str, str], target: str, record: str, timeout: float
+) -> str:
+    """The operation's command (see the module docstring); its first line says what it does."""
+    shown = _shown(path)
+    summary = _shown(f"mv -f {shlex.quote(path)} {target}.bin")
+    rejected = f"what was moved is not the file ClamAV detected: kept aside as {target}.rejected"
+    return f"""# quarantine: {summary}, reached without following a link, if ClamAV still detects it
+set -f
+umask 077
+t={shlex.quote(target)}
+rq_refuse() {{ printf 'not quarantined: %s\\n' "$1" >&2; exit 1; }}
+rq_gone() {{ echo 'gone: nothing to quarantine'; exit 0; }}
+{_walk(path)}
+{_examine(path, timeout)}
+[ "$1" = {shlex.quote(subject["id"])} ] || rq_refuse {shlex.quote(f"{shown} is not the file raquet examined")}
+mv -f -T -- "./$n" "$t.bin" || rq_refuse {shlex.quote(f"could not move {shown}")}
+if [ -L "$t.bin" ] || [ ! -f "$t.bin" ] || [ "$(stat -c %h -- "$t.bin")" != 1 ] ||
+   [ "$(sha256sum < "$t.bin" | cut -c1-64)" != {shlex.quote(subject["sha256"])} ]; then
+  mv -f -T -- "$t.bin" "$t.rejected"
+  rq_refuse {shlex.quote(rejected)}
+fi
+chown root:root -- "$t.bin" && chmod 0400 -- "$t.bin" || rq_refuse 'could not make the quarantined file root'"'"'s'
+printf '%s\\n' {shlex.quote(record)} > "$t.json"
+"""
+
+
+@operation()
+def quarantined(path: str, detection: str, directory: str, tag: str, timeout: float = 600):
+    """`path` moved into `directory` if it is still the detected file (module docstring)."""
+    subject = host.get_fact(QuarantineSubject, path=path, timeout=timeout)
+    if subject is None:
+        host.noop(f"{path} is gone")
+        return
+    if "refused" in subject:
+        raise OperationError(f"not quarantined: {subject['refused']}")
+    target = f"{directory.rstrip('/')}/{entry_id(path, subject['sha256'])}"
+    record = _record(path, subject, detection, tag)
     yield from files.directory._inner(path=directory, user="root", group="root", mode="700")
-    yield StringCommand(
-        "umask 077 &&", "printf", "'%s\\n'", QuoteString(text), ">", QuoteString(f"{target}.json")
-    )
-    yield StringCommand("mv", "-f", QuoteString(path), QuoteString(f"{target}.bin"))
-    yield StringCommand("chown", "root:root", QuoteString(f"{target}.bin"))
-    yield StringCommand("chmod", "0400", QuoteString(f"{target}.bin"))
+    yield StringCommand(quarantine_script(path, subject, target, record, timeout))
 
 
 @operation()
@@ -118,7 +246,8 @@ def plan(finding: Finding, ctx: RemedyContext) -> Remedy:
     paths: dict[str, str] = {}
     for detection in detections:
         try:
-            path = values.absolute_path(str(detection.get("path")))
+            path = str(detection.get("path"))
+            split(path)
         except values.Refused as exc:
             remedy.notes.append(f"not quarantined: {exc}")
             continue
@@ -133,6 +262,7 @@ def plan(finding: Finding, ctx: RemedyContext) -> Remedy:
                     "detection": name,
                     "directory": rules.quarantine_dir,
                     "tag": ctx.tag,
+                    "timeout": rules.scan_timeout,
                 },
             )
         )

@@ -26,7 +26,7 @@ from raquet.remediate import (
 )
 from raquet.remediation_log import OperationRecord, RemediationLog, RemediationRecord
 from raquet.store import Store
-from remediations import connections, display
+from remediations import connections, display, hostsfile
 from remediations.base import Remedy, Step
 
 T0 = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
@@ -206,6 +206,10 @@ def test_commands_are_shown_masked() -> None:
         show(FileUploadCommand(StringIO("abc\n"), "/etc/hosts")) == "(write 4 bytes to /etc/hosts)"
     )
     assert show(FunctionCommand(_refuse, ("no nft",), {})) == "(cannot run: no nft)"
+    edit = hostsfile.Edit(b"a\nb\n", ((0, 2), b"# x\n", (2, 4)))
+    command = hostsfile.write_command("/etc/hosts", edit, "/var/lib/raquet/backup/hosts-x")
+    assert "base64 -d" in command.get_raw_value()
+    assert show(command).split("\n")[-3:] == [" a", "+# x", " b"]  # the diff, not the base64
 
 
 def test_log_records_update_and_undo(tmp_path: Path) -> None:

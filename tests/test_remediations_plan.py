@@ -33,7 +33,8 @@ def ops(remedy: Remedy) -> list[str]:
 
 
 def socket(indicator: str, kind: str = "ip", **extra: Any) -> dict[str, Any]:
-    return {"kind": kind, "indicator": indicator, "source": "socket", **extra}
+    remote = f"{indicator.split('/')[0]}:443"
+    return {"kind": kind, "indicator": indicator, "source": "socket", "remote": remote, **extra}
 
 
 def pinned(indicator: str, remote: str, kind: str = "ip") -> dict[str, Any]:
@@ -45,20 +46,30 @@ def test_connections_block_then_sinkhole_then_stop() -> None:
         connections,
         {
             "matches": [
-                socket("198.51.100.66", pid=812, process="kdevtmpfsi"),
+                socket("198.51.100.66", pid=812, pids=[812, 815], process="kdevtmpfsi"),
                 socket("100.64.77.0/24", "cidr", pid=812, process="kdevtmpfsi"),
                 socket("100.64.77.0/24", "cidr", pid=None, process=None),
+                socket("2001:db8:bad::/48", "cidr", pid=77, pids=[77], process=None),
                 pinned("198.51.100.66", "198.51.100.66 update.bad-domain.example"),
                 pinned("c2-panel.example", "10.9.9.9 cdn.c2-panel.example", "domain"),
             ]
         },
     )
-    assert ops(remedy) == ["block", "sinkhole", "process_stopped"]
-    block, sinkhole, stop = remedy.steps
-    assert block.kwargs == {"networks": ["100.64.77.0/24", "198.51.100.66/32"], "tag": TAG}
+    assert ops(remedy) == ["block", "sinkhole", *["process_stopped"] * 3]
+    block, sinkhole, *stops = remedy.steps
+    assert block.kwargs == {
+        "networks": ["100.64.77.0/24", "198.51.100.66/32", "2001:db8:bad::/48"],
+        "tag": TAG,
+    }
     assert sinkhole.kwargs["domains"] == ["c2-panel.example", "update.bad-domain.example"]
     assert (block.undo, sinkhole.undo) == ({"firewall": TAG}, {"hosts_file": TAG})
-    assert stop.kwargs == {"pid": 812, "name": "kdevtmpfsi"} and stop.undo is None
+    assert sinkhole.kwargs["undo"] is sinkhole.undo  # the operation records its backup there
+    assert [s.kwargs for s in stops] == [
+        {"pid": 812, "remote": "198.51.100.66:443", "name": "kdevtmpfsi"},
+        {"pid": 815, "remote": "198.51.100.66:443", "name": "kdevtmpfsi"},
+        {"pid": 77, "remote": "[2001:db8:bad::]:443", "name": "(unnamed)"},
+    ]
+    assert all(s.undo is None for s in stops)
     assert not remedy.notes
 
 
@@ -201,22 +212,22 @@ def test_values_outside_their_grammar_are_refused(check: Any, value: Any) -> Non
         check(value)
 
 
-HOSTS = [
-    "127.0.0.1\tlocalhost",
-    "198.51.100.66 update.bad-domain.example  # pinned",
-    "10.9.9.9 cdn.c2-panel.example intranet",
-    "# 10.9.9.9 old.c2-panel.example",
-]
+HOSTS = (
+    b"127.0.0.1\tlocalhost\n"
+    b"198.51.100.66 update.bad-domain.example  # pinned\n"
+    b"10.9.9.9 cdn.c2-panel.example intranet\n"
+    b"# 10.9.9.9 old.c2-panel.example\n"
+)
 
 
 def test_sinkhole_is_undone_exactly_and_is_not_repeated() -> None:
     nets = [ipaddress.ip_network("198.51.100.66/32")]
-    once = hostsfile.sinkholed(HOSTS, {"c2-panel.example"}, nets, TAG)
+    once = hostsfile.sinkholed(HOSTS, {"c2-panel.example"}, nets, TAG).new
     assert once != HOSTS
-    assert "10.9.9.9 intranet  # raquet:5fc775ee2022 kept" in once
-    assert hostsfile.restored(once, TAG) == HOSTS
-    assert hostsfile.sinkholed(once, {"c2-panel.example"}, nets, "0a0de8379842") == once
-    assert hostsfile.restored(once, "0a0de8379842") == once
+    assert b"\n10.9.9.9 intranet  # raquet:5fc775ee2022 kept\n" in once
+    assert hostsfile.restored(once, TAG).new == HOSTS
+    assert not hostsfile.sinkholed(once, {"c2-panel.example"}, nets, "0a0de8379842").changed
+    assert not hostsfile.restored(once, "0a0de8379842").changed
 
 
 def test_nft_blocks_are_read_from_the_json_ruleset() -> None:
