@@ -15,10 +15,18 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        """`file:line: field: message` on one line: a line break, tab or bidirectional override
+        in a hostile file's key or value is shown escaped, so it cannot forge another problem
+        on the terminal or in a log."""
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
+        parts = (where, self.field, self.message) if self.field else (where, self.message)
+        return ": ".join(_printable(part) for part in parts)
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class InputError(Exception):

@@ -9,6 +9,7 @@ invalid file, so nothing is ever swept from one.
 from __future__ import annotations
 
 import ast
+import math
 import re
 import shlex
 import traceback
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tabulate import tabulate
 
 from raquet.errors import InputError, Problem
-from raquet.models import Host, HostSettings, Inventory, Unit
+from raquet.models import MAX_NAME, Host, HostSettings, Inventory, Text, Unit, check_text
 from raquet.yamlfile import (
     Loc,
     dotted,
@@ -37,6 +38,10 @@ from raquet.yamlfile import (
 
 UNGROUPED = "ungrouped"
 """The unit of a pyinfra or Ansible host that no group but `all` lists."""
+MAX_ENTRIES = 200_000
+"""Host entries one pyinfra or Ansible inventory may list (a host listed by two groups
+counts twice): Ansible ranges and code make millions in a line, and no province needs them.
+A raquet YAML inventory is bounded by its size (`raquet.yamlfile.MAX_BYTES`)."""
 
 _PATH_FIELDS = ("ssh_key", "known_hosts", "winrm_ca_bundle")
 _HOST_KEYS = frozenset(Host.model_fields) - {"name", "data"}
@@ -119,13 +124,37 @@ def _counts(unit: str, name: str, hosts: list[Host]) -> dict[str, str | int]:
 
 
 class _Meta(BaseModel):
-    """Province-wide settings an inventory may carry besides its units."""
+    """Province-wide settings an inventory may carry besides its units.
+
+    `issuer` is one line, or a list of lines from the parent authority down (`[UBND TỈNH
+    LẠNG SƠN, SỞ THÔNG TIN VÀ TRUYỀN THÔNG]`), as the letter's heading prints them.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    province: str = ""
+    province: Text = Field(default="", max_length=MAX_NAME)
     timezone: str = Inventory.model_fields["timezone"].default
     issuer: str = ""
+
+    @field_validator("issuer", mode="before")
+    @classmethod
+    def _issuer_lines(cls, value: Any) -> Any:
+        """A list of lines is joined here, so that no line break comes from a value itself."""
+        lines = value if isinstance(value, list) else [value]
+        if not all(isinstance(line, str) for line in lines):
+            return value  # pydantic says what was expected
+        for number, line in enumerate(lines, 1):
+            where = f"line {number}: " if len(lines) > 1 else ""
+            if len(line) > MAX_NAME:
+                raise ValueError(f"{where}longer than {MAX_NAME} characters")
+            try:
+                check_text(line)
+            except ValueError as err:
+                raise ValueError(f"{where}{err}") from None
+        return "\n".join(lines)
+
+    def fields(self) -> dict[str, str]:
+        return self.model_dump(include=set(_Meta.model_fields))
 
     @field_validator("timezone")
     @classmethod
@@ -232,8 +261,7 @@ def _load_raquet_yaml(path: Path, data: Any) -> Inventory:
     for unit in doc.units:
         for host in unit.hosts:
             host.unit = unit.id
-    meta = doc.model_dump(include=set(_Meta.model_fields))
-    return Inventory(source=path, units=doc.units, **meta)
+    return Inventory(source=path, units=doc.units, **doc.fields())
 
 
 def _without_secrets(node: Any) -> Any:
@@ -402,7 +430,7 @@ def _inventory_from_drafts(
     if not drafts:
         problems.append(Problem(file, None, "", "no hosts found in any group"))
     _raise_if(problems)
-    return Inventory(source=path, units=list(units.values()), **meta.model_dump())
+    return Inventory(source=path, units=list(units.values()), **meta.fields())
 
 
 # --- pyinfra Python inventory ------------------------------------------------------------
@@ -456,11 +484,20 @@ def _run_python(file: str, source: str) -> dict[str, Any]:
         raise InputError(
             [Problem(file, err.lineno, "", f"Python syntax error: {err.msg}")]
         ) from None
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # an inventory that calls exit() swept nothing either
         frames = [f.lineno for f in traceback.extract_tb(err.__traceback__) if f.filename == file]
-        message = f"running the inventory failed: {type(err).__name__}: {err}"
+        message = f"running the inventory failed: {type(err).__name__}: {_described(err)}"
         raise InputError([Problem(file, frames[-1] if frames else None, "", message)]) from None
     return namespace
+
+
+def _described(err: BaseException) -> str:
+    """An exception's message, cut short; one whose `str()` itself fails has none."""
+    try:
+        text = str(err)
+    except Exception:
+        return ""
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def _assignment_lines(source: str, file: str) -> dict[str, tuple[int, list[int]]]:
@@ -518,6 +555,12 @@ def _pyinfra_hosts(
 ) -> dict[str, _Listed]:
     """Every host once, with the groups that list it and its own data merged in group order."""
     listed: dict[str, _Listed] = {}
+    total = sum(len(entries) for entries, _data in groups.values())
+    if total > MAX_ENTRIES:
+        largest = max(groups, key=lambda group: len(groups[group][0]))
+        message = f"the groups list {total:,} hosts: more than {MAX_ENTRIES:,} host entries"
+        problems.append(Problem(file, lines.get(largest, (None, []))[0], largest, message))
+        return listed
     for group, (entries, _data) in groups.items():
         group_line, entry_lines = lines.get(group, (None, []))
         for i, entry in enumerate(entries):
@@ -618,8 +661,11 @@ def _pyinfra_meta(
     lines: dict[str, tuple[int, list[int]]],
     problems: list[Problem],
 ) -> _Meta:
-    """Module-level `province`, `timezone` and `issuer` strings (pyinfra itself ignores them)."""
+    """Module-level `province`, `timezone` and `issuer` strings (pyinfra itself ignores them);
+    an issuer of several lines is a tuple of strings (a list would be a group of hosts)."""
     given = {k: namespace[k] for k in _Meta.model_fields if isinstance(namespace.get(k), str)}
+    if isinstance(namespace.get("issuer"), tuple):
+        given["issuer"] = list(namespace["issuer"])
     try:
         return _Meta.model_validate(given)
     except ValidationError as err:
@@ -660,7 +706,7 @@ _ANSIBLE_WINRM = {
 _SSH_CONNECTIONS = frozenset({"ssh", "paramiko", "smart"})
 _SECTION = re.compile(r"^\[([^\]]+)\]\s*$")
 _HOST_WITH_VARS = re.compile(r"^[^\s:#;=]+(?::\d+)?\s+[A-Za-z_]\w*=")
-_RANGE = re.compile(r"\[([0-9]+|[A-Za-z]):([0-9]+|[A-Za-z])(?::([0-9]+))?\]")
+_RANGE = re.compile(r"\[([0-9]{1,9}|[A-Za-z]):([0-9]{1,9}|[A-Za-z])(?::([0-9]{1,9}))?\]")
 
 
 @dataclass
@@ -678,11 +724,17 @@ class _Ansible:
     groups: dict[str, _Group] = field(default_factory=dict)
     hosts: dict[str, _Listed] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    entries: int = 0
+    """Hosts listed so far, a host listed by two groups twice (bounded by MAX_ENTRIES)."""
+
+    def room(self) -> int:
+        return MAX_ENTRIES - self.entries
 
     def group(self, name: str, line: int | None, label: str) -> _Group:
         return self.groups.setdefault(name, _Group(_Sourced(name, line, label)))
 
     def add_host(self, group: _Group, name: _Sourced, host_vars: dict[str, _Sourced]) -> None:
+        self.entries += 1
         if name.value not in group.hosts:
             group.hosts.append(name.value)
         host = self.hosts.setdefault(name.value, _Listed(name))
@@ -692,8 +744,8 @@ class _Ansible:
 
 def _looks_like_ini(path: Path) -> bool:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_input(path)
+    except InputError:
         return False  # load_yaml will say why
     return any(_SECTION.match(line) or _HOST_WITH_VARS.match(line) for line in text.splitlines())
 
@@ -743,7 +795,7 @@ def _ini_hosts(file: str, found: _Ansible, group: _Group, line: str, number: int
         host_vars[key] = _Sourced(_ini_value(text), number, f"{pattern}.{key}")
         found.problems += _data_secrets(file, number, pattern, {key: host_vars[key].value})
     try:
-        names = _expand(pattern)
+        names = _expand(pattern, found.room())
     except ValueError as err:
         found.problems.append(Problem(file, number, pattern, str(err)))
         return
@@ -778,20 +830,39 @@ def _split_port(pattern: str) -> tuple[str, int | None]:
     return pattern, None
 
 
-def _expand(pattern: str) -> list[str]:
-    """Ansible host ranges: `web[01:03]` is web01, web02, web03; `[a:c]` and `[1:9:2]` too."""
-    match = _RANGE.search(pattern)
-    if match is None:
-        return [pattern]
+def _expand(pattern: str, room: int) -> list[str]:
+    """Ansible host ranges: `web[01:03]` is web01, web02, web03; `[a:c]` and `[1:9:2]` too.
+
+    A pattern naming more than `room` hosts is refused before any name is made, so that
+    `h[0:99999999]` costs no more than `h1`.
+    """
+    count = math.prod(len(_span(match)) for match in _RANGE.finditer(pattern))
+    if count > room:
+        raise ValueError(
+            f"this range names {count:,} hosts: more than {MAX_ENTRIES:,} host entries "
+            "in one inventory"
+        )
+    return _expanded(pattern)
+
+
+def _span(match: re.Match[str]) -> range:
+    """The numbers (or character codes) a range like `[01:20]` or `[a:f]` stands for."""
     start, end, step = match[1], match[2], int(match[3] or 1)
     if start.isdigit() != end.isdigit() or step < 1:
         raise ValueError(f"expected a range like [01:20], [a:f] or [1:9:2]; got '{match[0]}'")
     if start.isdigit():
-        items = [f"{n:0{len(start)}d}" for n in range(int(start), int(end) + 1, step)]
-    else:
-        items = [chr(c) for c in range(ord(start), ord(end) + 1, step)]
+        return range(int(start), int(end) + 1, step)
+    return range(ord(start), ord(end) + 1, step)
+
+
+def _expanded(pattern: str) -> list[str]:
+    match = _RANGE.search(pattern)
+    if match is None:
+        return [pattern]
+    numeric = match[1].isdigit()
+    items = [f"{n:0{len(match[1])}d}" if numeric else chr(n) for n in _span(match)]
     head = pattern[: match.start()]
-    return [head + item + rest for item in items for rest in _expand(pattern[match.end() :])]
+    return [head + item + rest for item in items for rest in _expanded(pattern[match.end() :])]
 
 
 def _load_ansible_yaml(path: Path, data: Mapping[str, Any]) -> Inventory:
@@ -862,7 +933,7 @@ def _yaml_host(
         for key, value in (node or {}).items()
     }
     try:
-        names = _expand(pattern)
+        names = _expand(pattern, found.room())
     except ValueError as err:
         found.problems.append(Problem(file, line, dotted(loc), str(err)))
         return
@@ -876,10 +947,11 @@ def _ansible_inventory(path: Path, found: _Ansible) -> Inventory:
     for name, group in found.groups.items():
         for child in group.children:
             parents.setdefault(child, []).append(name)
+    depths = _depths(list(found.groups), parents)
     drafts = []
     for host in found.hosts.values():
         merged: dict[str, _Sourced] = {}
-        for name in _precedence(host.groups, parents):
+        for name in _precedence(host.groups, parents, depths):
             merged.update(found.groups[name].vars if name in found.groups else {})
         merged.update(host.data)
         values = {"address": host.name, **_ansible_fields(merged)}
@@ -889,7 +961,9 @@ def _ansible_inventory(path: Path, found: _Ansible) -> Inventory:
     return _inventory_from_drafts(path, drafts, found.problems, _Meta())
 
 
-def _precedence(direct: list[str], parents: dict[str, list[str]]) -> list[str]:
+def _precedence(
+    direct: list[str], parents: dict[str, list[str]], depths: dict[str, int]
+) -> list[str]:
     """All groups of a host, least specific first: Ansible orders them by depth, then name."""
     member: set[str] = {"all"}
     pending = list(direct)
@@ -898,18 +972,34 @@ def _precedence(direct: list[str], parents: dict[str, list[str]]) -> list[str]:
         if group not in member:
             member.add(group)
             pending.extend(_parents(group, parents))
-    return sorted(member, key=lambda g: (_depth(g, parents, frozenset()), g))
+    return sorted(member, key=lambda g: (depths.get(g, 1), g))
 
 
 def _parents(group: str, parents: dict[str, list[str]]) -> list[str]:
     return parents.get(group) or ([] if group == "all" else ["all"])
 
 
-def _depth(group: str, parents: dict[str, list[str]], seen: frozenset[str]) -> int:
-    if group in seen:
-        return 0  # a cycle of children; Ansible refuses it, the order here just has to end
-    below = [_depth(p, parents, seen | {group}) for p in _parents(group, parents)]
-    return 1 + max(below, default=0)
+def _depths(groups: list[str], parents: dict[str, list[str]]) -> dict[str, int]:
+    """Each group's depth (`all` is 1, its children 2...), each computed once and without
+    recursion, so a chain of thousands of `children` or a lattice of them costs only its
+    edges. A parent still being computed (a cycle, which Ansible refuses) counts as 0."""
+    depths: dict[str, int] = {}
+    for root in groups:
+        stack, active = [root], set()
+        while stack:
+            group = stack[-1]
+            if group in depths:
+                stack.pop()
+                continue
+            active.add(group)
+            todo = [p for p in _parents(group, parents) if p not in depths and p not in active]
+            if todo:
+                stack.extend(todo)
+                continue
+            depths[group] = 1 + max((depths.get(p, 0) for p in _parents(group, parents)), default=0)
+            active.discard(group)
+            stack.pop()
+    return depths
 
 
 def _ansible_fields(merged: dict[str, _Sourced]) -> dict[str, _Sourced]:

@@ -10,10 +10,10 @@ import ipaddress
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 OsName = Literal["linux", "windows"]
 Role = Literal["server", "workstation"]
@@ -30,6 +30,41 @@ SLUG = r"^[a-z0-9][a-z0-9._-]*$"
 HOST_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@/-]*$"
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+"""Line and paragraph breaks (\\n, \\r, \\x0b, \\x0c, \\x1c-\\x1e, \\x85, U+2028, U+2029),
+tabs, every other C0/C1 control, and the bidirectional marks, embeddings, overrides and
+isolates."""
+
+
+def check_text(value: str) -> str:
+    """Refuse control characters in a name from an inventory.
+
+    Names end up in letters and reports: a line break in a unit's name once added a
+    recipient, a signer and a subject to the letter, and a right-to-left override makes
+    `invoice<RLO>fdp.exe` read as `invoiceexe.pdf`. No name needs either.
+    """
+    found = _CONTROL.search(value)
+    if found:
+        raise ValueError(
+            "expected text without line breaks, tabs, control characters or bidirectional "
+            f"overrides; found {found[0]!r} at character {found.start() + 1}"
+        )
+    return value
+
+
+def check_lines(value: str) -> str:
+    """`check_text` on each line of a text whose lines raquet itself joined with `\\n`."""
+    for line in value.split("\n"):
+        check_text(line)
+    return value
+
+
+Text = Annotated[str, AfterValidator(check_text)]
+"""A name or other one-line text from an inventory (`check_text`)."""
+MAX_NAME = 200
+"""Longest unit, province or issuer name: a letter's heading, not a page."""
 
 
 def check_address(value: str) -> str:
@@ -52,20 +87,20 @@ class HostSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    connector: str | None = None
+    connector: Text | None = None
     ssh_port: int | None = Field(default=None, ge=1, le=65535)
-    ssh_user: str | None = None
-    ssh_key: str | None = None
+    ssh_user: Text | None = None
+    ssh_key: Text | None = None
     ssh_password_env: str | None = Field(default=None, pattern=_ENV_NAME)
-    known_hosts: str | None = None
+    known_hosts: Text | None = None
     sudo: bool = False
     winrm_transport: WinRMTransport | None = None
     winrm_port: int | None = Field(default=None, ge=1, le=65535)
     winrm_scheme: Literal["http", "https"] | None = None
-    winrm_user: str | None = None
+    winrm_user: Text | None = None
     winrm_password_env: str | None = Field(default=None, pattern=_ENV_NAME)
-    winrm_ca_bundle: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    winrm_ca_bundle: Text | None = None
+    tags: list[Text] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -97,7 +132,7 @@ class Unit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=SLUG, max_length=64)
-    name: str = ""
+    name: Text = Field(default="", max_length=MAX_NAME)
     hosts: list[Host] = Field(default_factory=list)
 
     @property
@@ -109,9 +144,10 @@ class Inventory(BaseModel):
     """A whole inventory: where it came from, the province, its units."""
 
     source: Path
-    province: str = ""
+    province: Text = Field(default="", max_length=MAX_NAME)
     timezone: str = "Asia/Ho_Chi_Minh"
-    issuer: str = ""
+    issuer: Annotated[str, AfterValidator(check_lines)] = ""
+    """The issuing body, one line per level (parent authority first), joined by `\\n`."""
     units: list[Unit] = Field(default_factory=list)
 
     def hosts(self) -> list[Host]:

@@ -11,7 +11,7 @@ import re
 from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from univers.version_range import (
@@ -29,6 +29,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MAX_DAYS = 3650
+"""Ten years: the longest any age, wait or look-back in a policy may be. A larger one is a
+typo, and past about 2.7 million days Python cannot even make the date (1e308 once broke
+every host of a sweep)."""
+MAX_SCAN_SECONDS = 86400
+"""A day: the longest an on-demand scan may run on a host."""
+
+
+Days = Annotated[float, Field(gt=0, le=MAX_DAYS, allow_inf_nan=False)]
+"""A number of days above 0, finite and at most `MAX_DAYS`."""
+DaysOrNone = Annotated[float, Field(ge=0, le=MAX_DAYS, allow_inf_nan=False)]
+"""The same, where 0 means "no delay"."""
+
+
 class AvUpdatePolicy(_Section):
     """Where `raquet remediate` refreshes signatures from; the vendor's own servers by default."""
 
@@ -41,12 +55,12 @@ class AvUpdatePolicy(_Section):
 
 
 class AvPolicy(_Section):
-    max_signature_age_days: float = Field(default=7, gt=0)
+    max_signature_age_days: Days = 7
     update: AvUpdatePolicy = Field(default_factory=AvUpdatePolicy)
 
 
 class PatchPolicy(_Section):
-    max_pending_days: float = Field(default=0, ge=0)
+    max_pending_days: DaysOrNone = 0
     """A pending security update fails only once it has waited longer than this (0: at once)."""
     fail_on_regular_updates: bool = False
     fail_on_reboot_required: bool = True
@@ -197,7 +211,7 @@ class ConnectionsPolicy(_Section):
 
 
 class InfectionsPolicy(_Section):
-    lookback_days: float = Field(default=7, gt=0)
+    lookback_days: Days = 7
     log_paths: list[str] = Field(
         default_factory=lambda: [
             "/var/log/clamav/clamav.log",
@@ -208,7 +222,9 @@ class InfectionsPolicy(_Section):
     )
     scan: bool = False
     scan_paths: list[str] = Field(default_factory=lambda: ["/home", "/tmp", "/var/tmp", "/dev/shm"])
-    scan_timeout: float = Field(default=600, gt=0)
+    scan_timeout: float = Field(default=600, ge=1, le=MAX_SCAN_SECONDS, allow_inf_nan=False)
+    """Seconds; whole seconds reach the host (`timeout N`), so at least 1 (`timeout 0` never
+    stops)."""
     quarantine_dir: str = Field(default="/var/lib/raquet/quarantine", pattern=r"^/[^\x00]+$")
     """Where `raquet remediate` moves detected files (root only); detections of files moved
     there since are resolved."""

@@ -4,6 +4,12 @@ Users edit inventories and policies by hand, so an error has to say where to loo
 ruamel.yaml's round-trip loader keeps the line of every key and item, and pydantic
 reports *which* value is wrong as a `loc` path; this module joins the two and turns
 pydantic's wording into plain sentences about the YAML the user wrote.
+
+A file is also refused, at the line and key where it happens, when only an attack needs
+what it holds: more than `MAX_BYTES`, nesting deeper than `MAX_DEPTH` (ruamel's own
+`max_depth`), aliases that expand past `MAX_EXPANDED` nodes (the "billion laughs"), an
+alias inside its own anchor, or a number of more than `MAX_DIGITS` digits (Python refuses
+to convert those past 4,300 digits, with a ValueError no YAML error would name).
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase, CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, MaxDepthExceededError
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from raquet.errors import InputError, Problem
 from raquet.models import _ENV_NAME, HOST_NAME, SLUG
@@ -37,32 +48,151 @@ _PATTERNS = {
 }
 
 
+MAX_BYTES = 8 << 20
+"""Inventories and policies larger than this are refused: 8 MiB is about 90,000 hosts, and
+ruamel's round-trip loader takes about a minute and 800 MB of memory to read that much."""
+MAX_DEPTH = 64
+"""Deeper nesting is refused: an Ansible inventory of groups within groups is a fraction."""
+MAX_EXPANDED = 1_000_000
+"""Nodes that aliases may add in all, counting each alias as the whole node it names."""
+MAX_DIGITS = 64
+"""Longer numbers are refused; no setting needs more, and Python cannot convert 4,300."""
+_INT_TAG = "tag:yaml.org,2002:int"
+
+
 def read_input(path: Path) -> str:
-    """The text of an input file; an unreadable one is an `InputError` like any other bad input."""
+    """The text of an input file; an unreadable or oversized one is an `InputError` like any
+    other bad input, and nothing past `MAX_BYTES` is ever read."""
+    file = str(path)
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError([Problem(str(path), None, "", "expected UTF-8 text")]) from None
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
     except OSError as err:
-        raise InputError([Problem(str(path), None, "", f"cannot read: {err.strerror}")]) from None
+        raise InputError([Problem(file, None, "", f"cannot read: {err.strerror}")]) from None
+    if len(raw) > MAX_BYTES:
+        line = raw[:MAX_BYTES].count(b"\n") + 1
+        message = f"the file goes on past {MAX_BYTES >> 20} MiB, more than any inventory or policy"
+        raise InputError([Problem(file, line, "", message)])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise InputError([Problem(file, line, "", "expected UTF-8 text")]) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
+
+
+class _Refused(MarkedYAMLError):
+    """A YAML document refused by a bound, with the key path where the bound was crossed."""
+
+    def __init__(self, message: str, mark: Any, path: list[int | str | None]) -> None:
+        super().__init__(problem=message, problem_mark=mark)
+        self.field = _path(path)
+
+
+def _path(parts: list[int | str | None]) -> str:
+    """The dotted path of the composer's stack (None: composing a mapping's key)."""
+    return dotted(tuple(part for part in parts if part is not None))
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer, keeping the key path it is at and refusing aliases that expand
+    past `MAX_EXPANDED` nodes, an alias inside its own anchor and over-long numbers."""
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.path: list[int | str | None] = []
+        self._expanded = 0
+        self._sizes: dict[int, int] = {}
+        self._mark: Any = None
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        self._mark = event.start_mark if isinstance(event, AliasEvent) else None
+        if isinstance(index, ScalarNode):
+            self.path.append(str(index.value))
+        else:
+            self.path.append(index if isinstance(index, int) else None)
+        node = super().compose_node(parent, index)
+        self.path.pop()
+        return node
+
+    def return_alias(self, a: Any) -> Any:
+        if a.end_mark is None:  # still being composed: the alias is inside its own anchor
+            raise _Refused("an alias inside the anchor it names", self._mark, self.path)
+        self._expanded += self._size(a)
+        if self._expanded > MAX_EXPANDED:
+            message = f"aliases here expand to more than {MAX_EXPANDED:,} values"
+            raise _Refused(message, self._mark, self.path)
+        return a
+
+    def _size(self, node: Node) -> int:
+        """How many nodes `node` stands for once every alias in it is expanded."""
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        size = 1
+        if isinstance(node, SequenceNode):
+            size += sum(self._size(item) for item in node.value)
+        elif isinstance(node, MappingNode):
+            size += sum(self._size(key) + self._size(value) for key, value in node.value)
+        self._sizes[id(node)] = size
+        return size
+
+    def compose_scalar_node(self, anchor: Any) -> Any:
+        node = super().compose_scalar_node(anchor)
+        if node.tag == _INT_TAG and len(node.value) > MAX_DIGITS:
+            message = f"a number of {len(node.value):,} digits; at most {MAX_DIGITS} are read"
+            raise _Refused(message, node.start_mark, self.path)
+        return node
+
+
+class _Constructor(RoundTripConstructor):
+    """Places at its node the ValueError of a value that cannot be built (`2021-13-45`)."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as err:
+            raise _Refused(f"cannot read this value: {err}", node.start_mark, []) from None
+
+
+def _loader() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.Composer = _BoundedComposer
+    yaml.Constructor = _Constructor
+    yaml.max_depth = MAX_DEPTH
+    return yaml
 
 
 def load_yaml(path: Path) -> Any:
     """Parse one YAML document, keeping line numbers (ruamel round-trip nodes).
 
-    A syntax error becomes an `InputError` naming the line, because a bare parser
-    traceback tells a sysadmin nothing about where to look.
+    A syntax error or a refused document becomes an `InputError` naming the line, because
+    a bare parser traceback tells a sysadmin nothing about where to look.
     """
-    text = read_input(path)
+    file, text, yaml = str(path), read_input(path), _loader()
     try:
-        return YAML(typ="rt").load(text)
+        return yaml.load(text)
+    except _Refused as err:
+        raise InputError([Problem(file, _line(err), err.field, err.problem)]) from None
+    except MaxDepthExceededError as err:
+        field = _path(yaml.composer.path[:8]) + "…"
+        message = f"nested more than {MAX_DEPTH} levels deep"
+        raise InputError([Problem(file, _line(err), field, message)]) from None
     except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else None
         what = "; ".join(part for part in (err.context, err.problem) if part)
-        raise InputError([Problem(str(path), line, "", f"YAML syntax error: {what}")]) from None
+        raise InputError([Problem(file, _line(err), "", f"YAML syntax error: {what}")]) from None
+    except ReaderError as err:
+        line = text[: err.position].count("\n") + 1
+        message = f"YAML syntax error: character {err.character!r} is not allowed in YAML"
+        raise InputError([Problem(file, line, "", message)]) from None
     except YAMLError as err:
-        raise InputError([Problem(str(path), None, "", f"YAML syntax error: {err}")]) from None
+        raise InputError([Problem(file, None, "", f"YAML syntax error: {err}")]) from None
+
+
+def _line(err: MarkedYAMLError) -> int | None:
+    mark = err.problem_mark or err.context_mark
+    return mark.line + 1 if mark is not None else None
 
 
 def to_plain(node: Any) -> Any:
@@ -170,6 +300,7 @@ _EXPECTED = {
     "int_from_float": "a whole number",
     "float_type": "a number",
     "float_parsing": "a number",
+    "finite_number": "a finite number",
     "bool_type": "true or false",
     "bool_parsing": "true or false",
     "list_type": "a list",
@@ -187,14 +318,22 @@ _EXPECTED = {
 }
 
 
+_SHOWN = 80
+
+
 def _shown(value: Any) -> str:
-    """Name what the user wrote without dumping a whole mapping or list into the message."""
+    """Name what the user wrote without dumping a whole mapping, list or long text into the
+    message; control characters come out escaped, so a message stays one line."""
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):
         return "a list" if value else "an empty list"
     if value is None:
         return "nothing"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1:,} digits"
+    if isinstance(value, str) and len(value) > _SHOWN:
+        return repr(value[:_SHOWN] + "…")
     return repr(value)
 
 
