@@ -263,13 +263,12 @@ def plan(finding: Finding, ctx: RemedyContext) -> Remedy:
             )
         )
     if domains or (nets and any(m.get("source") == "hosts_file" for m in matches)):
-        undo = {"hosts_file": ctx.tag}
         remedy.steps.append(
             Step(
                 "sinkhole malicious names in the hosts file",
                 hostsfile.windows_sinkhole if windows else hostsfile.sinkhole,
-                {"domains": sorted(domains), "networks": nets, "tag": ctx.tag, "undo": undo},
-                undo=undo,
+                {"domains": sorted(domains), "networks": nets, "tag": ctx.tag},
+                undo={"hosts_file": ctx.tag},
             )
         )
     remedy.steps += _stops(matches, windows, remedy)
@@ -315,5 +314,5 @@ def undo_plan(undo: dict[str, str], windows: bool) -> list[Step]:
         steps.append(Step("remove the firewall block", unblock, {"tag": undo["firewall"]}))
     if "hosts_file" in undo:
         restore = hostsfile.windows_unsinkhole if windows else hostsfile.unsinkhole
-        steps.append(Step("restore the hosts file", restore, {"undo": undo}))
+        steps.append(Step("restore the hosts file", restore, {"tag": undo["hosts_file"]}))
     return steps

@@ -9,16 +9,18 @@ IPv6-only lookup cannot fall through to DNS.
 The file is whatever bytes the host has (a Latin-1 comment, CRLF line ends, no final
 newline), so it is never read as text. It is read whole, base64-encoded, by a fact of
 its own, and a read that is not complete (fewer bytes than `stat` says, or more than
-`MAX_BYTES`) refuses the edit. An edit only ever inserts bytes: it is kept as pieces,
-byte ranges of the old file and new bytes, so every line it does not touch stays byte for
-byte and the command that writes it sends only the new bytes. On the host the command
-checks the file is still the one read (sha256), copies it to a root-only backup, builds
-the new file from the backup and the pieces, checks the result's sha256 against the one
-computed here, and only then renames it over the old file (same owner, mode and SELinux
-label). The step records both digests and the backup in its undo data: `raquet remediate
---undo` puts the backup back when the file is still as raquet left it, and otherwise
-removes this tag's lines alone (what others changed since stays). The plan shows each edit
-as a unified diff.
+`MAX_BYTES`) refuses the edit. An edit is kept as pieces, byte ranges of the old file and
+new bytes (a sinkhole only inserts, its undo only removes what it inserted), so every line
+it does not touch stays byte for byte and the command that writes it sends only the new
+bytes. On the host the command
+checks the file is still the one read (sha256), copies it to a root-only backup
+(`/var/lib/raquet/backup/hosts-<tag>`) with the digests before and after the edit beside
+it (`….sha256`), builds the new file from the backup and the pieces, checks the result's
+sha256 against the one computed here, and only then renames it over the old file (same
+owner, mode and SELinux label). `raquet remediate --undo` puts the backup back when the
+file is exactly as raquet left it (and the backup is what was saved), and otherwise removes
+this tag's lines alone, so what others changed since stays. The plan shows each edit as a
+unified diff.
 
 Windows sends the whole new file, base64, checked by SHA-256 in PowerShell the same way.
 """
@@ -32,7 +34,7 @@ import hashlib
 import ipaddress
 import re
 import shlex
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from pyinfra import host
@@ -300,15 +302,19 @@ def _preview(path: str, edit: Edit, backup: str) -> str:
     return f"{head}\n{edit.diff(path)}"
 
 
+# Every edit: the file must still be the one read; a root-only backup of it, checked, with
+# the digests before and after beside it (`$b.sha256`), before anything else.
 _SH_PROLOGUE = r"""set -f
 umask 077
 rq_sha() { sha256sum < "$1" | cut -c1-64; }
 rq_fail() { rm -f -- "$t"; printf '%s\n' "$1" >&2; exit 1; }
 [ "$(rq_sha "$f")" = "$old" ] || rq_fail "$f changed since raquet read it: not changed"
 mkdir -p -- "${b%/*}" && cp -- "$f" "$b" && [ "$(rq_sha "$b")" = "$old" ] || rq_fail "could not back $f up to $b: not changed"
+printf 'before %s\nafter %s\n' "$old" "$new" > "$b.sha256" || rq_fail "could not record the backup's sha256: not changed"
 rm -f -- "$t"
 """
 
+# ... and the new file is renamed over the old one only once it is exactly what was computed.
 _SH_EPILOGUE = r"""[ "$(rq_sha "$t")" = "$new" ] || rq_fail "the new $f is not what raquet computed: not changed"
 chown --reference="$f" -- "$t" && chmod --reference="$f" -- "$t" || rq_fail "could not give the new $f its owner and mode"
 chcon --reference="$f" -- "$t" 2>/dev/null || :
@@ -316,10 +322,16 @@ mv -f -T -- "$t" "$f" || rq_fail "could not replace $f"
 """
 
 
-def _variables(path: str, backup: str, old: str, new: str) -> str:
+def _variables(path: str, backup: str, edit: Edit) -> str:
     folder, _, name = path.rpartition("/")
     temporary = f"{folder}/.{name}.raquet-new"
-    pairs = {"f": path, "b": backup, "t": temporary, "old": old, "new": new}
+    pairs = {
+        "f": path,
+        "b": backup,
+        "t": temporary,
+        "old": sha256(edit.old),
+        "new": sha256(edit.new),
+    }
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in pairs.items())
 
 
@@ -332,58 +344,65 @@ def _piece_commands(pieces: Iterable[Piece]) -> Iterator[str]:
 
 
 def write_command(path: str, edit: Edit, backup: str) -> FileEdit:
-    """The shell command that makes `edit` on the host (see the module docstring)."""
-    build = (
-        "{\n"
-        + "\n".join(_piece_commands(edit.pieces))
-        + '\n} > "$t" || rq_fail "could not write the new $f"\n'
-    )
-    script = (
-        _variables(path, backup, sha256(edit.old), sha256(edit.new))
-        + _SH_PROLOGUE
-        + build
-        + _SH_EPILOGUE
-    )
+    """The shell command that makes `edit` on the host (see the module docstring): the old
+    bytes it keeps come from the backup it has just made and checked."""
+    pieces = "\n".join(_piece_commands(edit.pieces))
+    build = f'{{\n{pieces}\n}} > "$t" || rq_fail "could not write the new $f"\n'
+    script = _variables(path, backup, edit) + _SH_PROLOGUE + build + _SH_EPILOGUE
     return FileEdit(script, _preview(path, edit, backup))
 
 
 def restore_command(path: str, edit: Edit, saved: str, backup: str) -> FileEdit:
-    """The shell command that puts the backup `saved` (whose bytes are `edit.new`) back."""
+    """The shell command that puts the earlier backup `saved` (whose bytes are `edit.new`)
+    back, itself after a backup of the file as it is."""
     build = f'cp -- {shlex.quote(saved)} "$t" || rq_fail "could not copy the backup"\n'
-    script = (
-        _variables(path, backup, sha256(edit.old), sha256(edit.new))
-        + _SH_PROLOGUE
-        + build
-        + _SH_EPILOGUE
-    )
+    script = _variables(path, backup, edit) + _SH_PROLOGUE + build + _SH_EPILOGUE
     return FileEdit(script, _preview(path, edit, backup))
 
 
-def backup_path(tag: str, suffix: str = "") -> str:
+def _checked_tag(tag: str) -> str:
+    """A tag from the store names a file: nothing but letters and digits."""
     if not _TAG.match(tag):
         raise OperationError(f"{tag!r} is not a remediation tag")
-    return f"{BACKUP_DIR}/hosts-{tag}{suffix}"
+    return tag
 
 
-def _remember(undo: dict[str, str], edit: Edit, backup: str) -> None:
-    """What the undo needs: the backup, and the digests before and after the edit."""
-    undo.update(
-        hosts_file_backup=backup,
-        hosts_file_before=sha256(edit.old),
-        hosts_file_after=sha256(edit.new),
-    )
+def backup_path(tag: str, suffix: str = "") -> str:
+    return f"{BACKUP_DIR}/hosts-{_checked_tag(tag)}{suffix}"
+
+
+def windows_backup(tag: str, suffix: str = "") -> str:
+    return f"{WINDOWS_PATH}.raquet-{_checked_tag(tag)}{suffix}"
+
+
+def digests(record: bytes | None) -> dict[str, str]:
+    """`before SHA` / `after SHA` lines of a backup's `.sha256` record."""
+    found = {}
+    for line in (record or b"").decode("ascii", "replace").splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key in ("before", "after") and re.fullmatch(r"[0-9a-f]{64}", value):
+            found[key] = value
+    return found
+
+
+def _undo_edit(
+    current: bytes, tag: str, backup: str, read: Callable[[str], bytes | None]
+) -> tuple[Edit, bool]:
+    """What the undo writes, and whether it is the backup: the backup when the file is exactly
+    as the sinkhole left it (and the backup is what was saved), else the file without this
+    tag's lines."""
+    recorded = digests(read(f"{backup}.sha256"))
+    if recorded.get("after") != sha256(current):
+        return restored(current, tag), False
+    saved = read(backup)
+    if saved is None or sha256(saved) != recorded.get("before"):
+        raise OperationError(f"the backup {backup} is missing or not what was saved: not changed")
+    return Edit(current, (saved,)), True
 
 
 @operation()
-def sinkhole(
-    domains: list[str],
-    networks: list[str],
-    tag: str,
-    undo: dict[str, str] | None = None,
-    path: str = PATH,
-):
-    """Malicious names pointed nowhere in `path`; `undo` (the step's undo data) gets the backup
-    and the digests."""
+def sinkhole(domains: list[str], networks: list[str], tag: str, path: str = PATH):
+    """Malicious names pointed nowhere in `path`, after a backup (see the module docstring)."""
     found = _read(path)
     if found is None:
         host.noop(f"{path} does not exist")
@@ -393,33 +412,24 @@ def sinkhole(
     if not edit.changed:
         host.noop(f"{path} needs no change")
         return
-    backup = backup_path(tag)
-    _remember(undo if undo is not None else {}, edit, backup)
-    yield write_command(path, edit, backup)
+    yield write_command(path, edit, backup_path(tag))
 
 
 @operation()
-def unsinkhole(undo: dict[str, str], path: str = PATH):
-    """The sinkhole of `undo["hosts_file"]` taken back: the backup put back if the file is
-    exactly as raquet left it, else this tag's lines removed."""
-    tag = undo["hosts_file"]
+def unsinkhole(tag: str, path: str = PATH):
+    """The sinkhole of `tag` taken back (see `_undo_edit`)."""
     current = _read(path)
     if current is None:
         host.noop(f"{path} does not exist")
         return
-    saved = undo.get("hosts_file_backup")
-    if saved and sha256(current) == undo.get("hosts_file_after"):
-        backup = _read(saved)
-        if backup is None or sha256(backup) != undo.get("hosts_file_before"):
-            raise OperationError(f"the backup {saved} is missing or not what was saved")
-        edit = Edit(current, (backup,))
-        yield restore_command(path, edit, saved, backup_path(tag, ".before-undo"))
-        return
-    edit = restored(current, tag)
+    saved = backup_path(tag)
+    edit, from_backup = _undo_edit(current, tag, saved, _read)
     if not edit.changed:
         host.noop(f"{path} needs no change")
-        return
-    yield write_command(path, edit, backup_path(tag, ".before-undo"))
+    elif from_backup:
+        yield restore_command(path, edit, saved, backup_path(tag, ".before-undo"))
+    else:
+        yield write_command(path, edit, backup_path(tag, ".before-undo"))
 
 
 class WindowsFileBytes(FileBytes):
@@ -438,39 +448,32 @@ class WindowsFileBytes(FileBytes):
         return super().process([line.strip() for line in output if line.strip()])
 
 
-_PS_SHA = (
-    "$sha = [Security.Cryptography.SHA256]::Create()\n"
-    "function Rq-Sha($b) { ([BitConverter]::ToString($sha.ComputeHash($b)) -replace '-','').ToLower() }\n"
-)
+def _windows_read(path: str) -> bytes | None:
+    return _read(path, WindowsFileBytes)
 
 
 def windows_write_command(edit: Edit, backup: str) -> FileEdit:
-    """PowerShell: check the file is the one read, back it up, write the new bytes, check them."""
-    new = base64.b64encode(edit.new).decode()
+    """PowerShell: check the file is the one read, back it up with both digests beside it,
+    then write the new bytes once they are what was computed."""
+    old, new = sha256(edit.old), sha256(edit.new)
     script = (
         f"$p = {quote(WINDOWS_PATH)}; $bak = {quote(backup)}\n"
-        + _PS_SHA
-        + "$old = [IO.File]::ReadAllBytes($p)\n"
-        f"if ((Rq-Sha $old) -ne '{sha256(edit.old)}') {{ throw \"$p changed since raquet read it: not changed\" }}\n"
-        "[IO.File]::WriteAllBytes($bak, $old)\n"
-        f"$new = [Convert]::FromBase64String('{new}')\n"
-        f"if ((Rq-Sha $new) -ne '{sha256(edit.new)}') {{ throw 'the new hosts file is not what raquet computed' }}\n"
-        "[IO.File]::WriteAllBytes($p, $new)"
+        "$sha = [Security.Cryptography.SHA256]::Create()\n"
+        "function Rq-Sha($b) { ([BitConverter]::ToString($sha.ComputeHash($b)) -replace '-','').ToLower() }\n"
+        "$was = [IO.File]::ReadAllBytes($p)\n"
+        f"if ((Rq-Sha $was) -ne '{old}') {{ throw \"$p changed since raquet read it: not changed\" }}\n"
+        "[IO.File]::WriteAllBytes($bak, $was)\n"
+        f"[IO.File]::WriteAllText($bak + '.sha256', \"before {old}`nafter {new}`n\")\n"
+        f"$now = [Convert]::FromBase64String('{base64.b64encode(edit.new).decode()}')\n"
+        f"if ((Rq-Sha $now) -ne '{new}') {{ throw 'the new hosts file is not what raquet computed' }}\n"
+        "[IO.File]::WriteAllBytes($p, $now)"
     )
     return FileEdit(script, _preview(WINDOWS_PATH, edit, backup))
 
 
-def windows_backup(tag: str, suffix: str = "") -> str:
-    if not _TAG.match(tag):
-        raise OperationError(f"{tag!r} is not a remediation tag")
-    return f"{WINDOWS_PATH}.raquet-{tag}{suffix}"
-
-
 @operation()
-def windows_sinkhole(
-    domains: list[str], networks: list[str], tag: str, undo: dict[str, str] | None = None
-):
-    found = _read(WINDOWS_PATH, WindowsFileBytes)
+def windows_sinkhole(domains: list[str], networks: list[str], tag: str):
+    found = _windows_read(WINDOWS_PATH)
     if found is None:
         host.noop("the hosts file does not exist")
         return
@@ -479,25 +482,16 @@ def windows_sinkhole(
     if not edit.changed:
         host.noop("the hosts file needs no change")
         return
-    backup = windows_backup(tag)
-    _remember(undo if undo is not None else {}, edit, backup)
-    yield windows_write_command(edit, backup)
+    yield windows_write_command(edit, windows_backup(tag))
 
 
 @operation()
-def windows_unsinkhole(undo: dict[str, str]):
-    tag = undo["hosts_file"]
-    current = _read(WINDOWS_PATH, WindowsFileBytes)
+def windows_unsinkhole(tag: str):
+    current = _windows_read(WINDOWS_PATH)
     if current is None:
         host.noop("the hosts file does not exist")
         return
-    saved = undo.get("hosts_file_backup")
-    edit = restored(current, tag)
-    if saved and sha256(current) == undo.get("hosts_file_after"):
-        backup = _read(saved, WindowsFileBytes)
-        if backup is None or sha256(backup) != undo.get("hosts_file_before"):
-            raise OperationError(f"the backup {saved} is missing or not what was saved")
-        edit = Edit(current, (backup,))
+    edit, _ = _undo_edit(current, tag, windows_backup(tag), _windows_read)
     if not edit.changed:
         host.noop("the hosts file needs no change")
         return

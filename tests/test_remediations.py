@@ -4,8 +4,7 @@ Each file in `tests/fixtures/remediations/<module>.<operation>/` holds the opera
 arguments, the facts a host answers (`fact name: value`, or `fact name: {"arg=value,…":
 value}` for facts that take arguments; file contents as `!!binary`), and the commands the
 operation must yield (none when the host is already fixed; a file edit as its preview, the
-diff the plan shows, and its command; `undo`: the step's undo data after it), or the
-exception it must raise. A fact the fixture does
+diff the plan shows, and its command), or the exception it must raise. A fact the fixture does
 not hold fails the test: an operation may not read anything it was not shown.
 """
 
@@ -89,7 +88,5 @@ def test_operation(path: Path) -> None:
             return
         commands = [serialise(c) for c in op._inner(**(case.get("kwargs") or {}))]
     assert commands == case["commands"]
-    if "undo" in case:  # what the operation adds to its step's undo data
-        assert case["kwargs"]["undo"] == case["undo"]
     if "noop" in case:
         assert case["noop"] in host.noops
