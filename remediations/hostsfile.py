@@ -346,7 +346,7 @@ def _piece_commands(pieces: Iterable[Piece]) -> Iterator[str]:
 def write_command(path: str, edit: Edit, backup: str) -> FileEdit:
     """The shell command that makes `edit` on the host (see the module docstring): the old
     bytes it keeps come from the backup it has just made and checked."""
-    pieces = "\n".join(_piece_commands(edit.pieces))
+    pieces = "\n".join(_piece_commands(edit.pieces)) or ":"  # an empty file is a file too
     build = f'{{\n{pieces}\n}} > "$t" || rq_fail "could not write the new $f"\n'
     script = _variables(path, backup, edit) + _SH_PROLOGUE + build + _SH_EPILOGUE
     return FileEdit(script, _preview(path, edit, backup))

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import raquet  # noqa: F401  (gevent patching first, as in every entry point)
 from raquet.models import Finding, Host
@@ -264,3 +270,63 @@ def test_only_what_no_block_covers_is_blocked_again() -> None:
     assert [str(n) for n in firewall.uncovered(wanted, blocked)] == [
         "198.51.100.66/31",
     ]
+
+
+names = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1
+).filter(lambda n: n not in (".", ".."))
+
+
+@settings(max_examples=200, deadline=None)
+@given(names)
+def test_no_file_name_breaks_out_of_the_quarantine_script(name: str) -> None:
+    path = f"/home/u/{name}"
+    subject = {"id": "1:2", "sha256": "0" * 64, "user": "u", "group": "u", "mode": "644"}
+    subject |= {"mtime": "0", "size": "1", "links": "1"}
+    script = infections.quarantine_script(path, subject, "/q/x", "{}", 60)
+    first, second, *_ = script.split("\n")
+    assert first.startswith("# quarantine: mv -f ") and second == "set -f"
+    checked = subprocess.run(["sh", "-n"], input=script.encode(), capture_output=True)
+    assert checked.returncode == 0, checked.stderr
+
+
+def walk(path: Path) -> dict[str, str] | None:
+    """The quarantine fact's verdict on `path`, by the real shell. `clamscan` here is a stand-in
+    that detects everything (the lab runs the real one): what it decides is the walk's."""
+    bin_dir = path.parent.parent / "bin"
+    if not (bin_dir / "clamscan").exists():
+        bin_dir.mkdir(exist_ok=True)
+        (bin_dir / "clamscan").write_text("#!/bin/sh\nexit 1\n")
+        (bin_dir / "clamscan").chmod(0o755)
+    command = infections.QuarantineSubject().command(path=str(path), timeout=10)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    done = subprocess.run(["sh", "-c", command], capture_output=True, timeout=30, env=env)
+    return infections.QuarantineSubject().process(done.stdout.decode().splitlines())
+
+
+X_SHA256 = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+
+
+@settings(max_examples=50, deadline=None)
+@given(names)
+def test_the_walk_reaches_a_file_whatever_its_name(name: str) -> None:
+    with tempfile.TemporaryDirectory() as top:
+        target = Path(top) / "dir" / name
+        target.parent.mkdir()
+        target.write_bytes(b"x")
+        subject = walk(target)
+        assert subject is not None and subject["sha256"] == X_SHA256, subject
+        assert (subject["links"], subject["size"]) == ("1", "1")
+
+
+def test_the_walk_never_follows_a_link_nor_takes_a_second_name(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "x").write_bytes(b"x")
+    (tmp_path / "dir").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "y").symlink_to("/etc/shadow")
+    os.link(tmp_path / "real" / "x", tmp_path / "real" / "z")
+    assert walk(tmp_path / "dir" / "x") == {"refused": f"{tmp_path}/dir is a symbolic link"}
+    assert walk(tmp_path / "real" / "y") == {"refused": f"{tmp_path}/real/y is a symbolic link"}
+    assert walk(tmp_path / "real" / "z") == {"refused": f"{tmp_path}/real/z has 2 hard links"}
+    assert walk(tmp_path / "real" / "gone") is None
+    assert walk(tmp_path / "nowhere" / "x") is None
