@@ -286,7 +286,7 @@ def test_format_is_detected_from_content_whatever_the_name(tmp_path: Path) -> No
         (
             b'{"a": ' * 100_000 + b"1" + b"}" * 100_000,
             "auto",
-            "feed: invalid JSON: nested too deeply",
+            "feed:1: nested more than 64 levels deep",
         ),
         (b'{"Event": {}}', "stix", "feed: objects: not a STIX 2.1 bundle (no objects list)"),
         (

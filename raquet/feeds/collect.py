@@ -7,6 +7,7 @@ from pathlib import Path
 
 from raquet.errors import InputError, Problem
 from raquet.feeds.dates import parse_time
+from raquet.feeds.limits import MAX_CELL
 from raquet.feeds.model import FeedFormat, Indicator, ParsedFeed
 from raquet.feeds.values import Expect, Kind, classify
 
@@ -61,6 +62,9 @@ class Collector:
         dates: Dates | None = None,
     ) -> None:
         """Add the indicators one raw value stands for, or report why it stands for none."""
+        if max(len(value), len(reference or ""), len(comment or "")) > MAX_CELL:
+            self.problem(line, field, f"longer than {MAX_CELL:,} characters")
+            return
         try:
             found = classify(value, expect)
         except ValueError as err:

@@ -14,6 +14,7 @@ from typing import Any
 
 from raquet.errors import InputError, Problem
 from raquet.feeds.collect import Collector
+from raquet.feeds.limits import MAX_ENTRIES
 from raquet.feeds.values import Expect
 
 # Each type's `|`-separated parts and what each must be; None marks a part that is not an
@@ -41,9 +42,15 @@ def parse_misp(data: Any, out: Collector) -> None:
     if not events:
         problem = Problem(out.file, None, "Event", "not a MISP event export (no Event)")
         raise InputError([problem])
+    read = 0
     for where, event in events:
         reference = event.get("info") if isinstance(event.get("info"), str) else None
-        for path, attribute, comment in _attributes(where, event):
+        attributes = _attributes(where, event)
+        read += len(attributes)
+        if read > MAX_ENTRIES:
+            message = f"more than {MAX_ENTRIES:,} attributes: split the export"
+            raise InputError([*out.problems, Problem(out.file, None, where, message)])
+        for path, attribute, comment in attributes:
             _attribute(attribute, path, reference, comment, out)
 
 

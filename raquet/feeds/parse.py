@@ -8,16 +8,17 @@ and any other text is a CSV table when a header row names its columns, else a li
 from __future__ import annotations
 
 import codecs
-import json
 import re
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Literal, NoReturn
 from zoneinfo import ZoneInfo
 
 from raquet.errors import InputError, Problem
 from raquet.feeds.collect import Collector
 from raquet.feeds.csvfile import looks_like_csv, parse_csv
+from raquet.feeds.jsonfile import load_json
+from raquet.feeds.limits import MAX_BYTES, MAX_ENTRIES
 from raquet.feeds.misp import is_misp, parse_misp
 from raquet.feeds.model import FeedFormat, ParsedFeed
 from raquet.feeds.text import parse_text
@@ -57,7 +58,7 @@ def parse_feed(
         return out.result("xlsx")
     text = _decode(path, raw)
     if fmt in ("stix", "misp") or (fmt == "auto" and _is_json(path, text)):
-        data = _json(path, text)
+        data = load_json(path, text)
         from raquet.feeds.stix import is_bundle, parse_stix  # the STIX grammar: only for JSON
 
         if fmt == "auto":
@@ -66,15 +67,30 @@ def parse_feed(
         return out.result(fmt)
     if fmt == "auto":
         fmt = _BY_SUFFIX.get(path.suffix.lower()) or ("csv" if looks_like_csv(text) else "txt")
+    _count_lines(path, text)
     (parse_csv if fmt == "csv" else parse_text)(text, out)
     return out.result("csv" if fmt == "csv" else "txt")
 
 
 def _read(path: Path) -> bytes:
+    """The file's bytes; nothing past `MAX_BYTES` is read, and a longer file is refused."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
     except OSError as err:
         _fail(path, f"cannot read: {err.strerror}")
+    if len(raw) > MAX_BYTES:
+        line = None if _starts(raw, _ZIP) else raw[:MAX_BYTES].count(b"\n") + 1
+        message = f"the file goes on past {MAX_BYTES >> 20} MiB: split the feed"
+        raise InputError([Problem(str(path), line, "", message)])
+    return raw
+
+
+def _count_lines(path: Path, text: str) -> None:
+    """A list or table of more than `MAX_ENTRIES` lines is refused before any is read."""
+    if text.count("\n", 0, len(text) - 1) >= MAX_ENTRIES:
+        message = f"more than {MAX_ENTRIES:,} lines: split the feed"
+        raise InputError([Problem(str(path), MAX_ENTRIES + 1, "", message)])
 
 
 def _decode(path: Path, raw: bytes) -> str:
@@ -95,15 +111,6 @@ def _is_json(path: Path, text: str) -> bool:
 
 def _not_a_feed(path: Path) -> NoReturn:
     _fail(path, "JSON that is neither a STIX 2.1 bundle nor a MISP event export")
-
-
-def _json(path: Path, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError([Problem(str(path), err.lineno, "", f"invalid JSON: {err.msg}")]) from None
-    except RecursionError:
-        _fail(path, "invalid JSON: nested too deeply")
 
 
 def _starts(raw: bytes, magic: bytes) -> bool:

@@ -19,6 +19,7 @@ from stix2patterns.v21.pattern import Pattern
 
 from raquet.errors import InputError, Problem
 from raquet.feeds.collect import Collector
+from raquet.feeds.limits import MAX_ENTRIES, MAX_PATTERN, MAX_PATTERNS_TOTAL
 from raquet.feeds.values import Expect
 
 # Object paths whose value is an indicator, with what the value must be (None: any kind).
@@ -42,8 +43,19 @@ def parse_stix(data: Any, out: Collector) -> None:
     if not is_bundle(data) or not isinstance(data.get("objects"), list):
         problem = Problem(out.file, None, "objects", "not a STIX 2.1 bundle (no objects list)")
         raise InputError([problem])
-    for index, obj in enumerate(data["objects"]):
+    objects = data["objects"]
+    if len(objects) > MAX_ENTRIES:
+        message = f"{len(objects):,} objects; at most {MAX_ENTRIES:,}: split the bundle"
+        raise InputError([Problem(out.file, None, "objects", message)])
+    read = 0
+    for index, obj in enumerate(objects):
         if isinstance(obj, dict) and obj.get("type") == "indicator":
+            pattern = obj.get("pattern")
+            read += len(pattern) if isinstance(pattern, str) and len(pattern) <= MAX_PATTERN else 0
+            if read > MAX_PATTERNS_TOTAL:
+                message = f"the patterns add up to more than {MAX_PATTERNS_TOTAL >> 20} MiB"
+                problem = Problem(out.file, None, f"objects[{index}].pattern", message)
+                raise InputError([*out.problems, problem])
             _indicator(obj, f"objects[{index}]", out)
 
 
@@ -55,10 +67,16 @@ def _indicator(obj: dict[str, Any], where: str, out: Collector) -> None:
     if not isinstance(pattern, str):
         out.problem(None, f"{where}.pattern", "missing pattern")
         return
+    if len(pattern) > MAX_PATTERN:
+        out.problem(None, f"{where}.pattern", f"longer than {MAX_PATTERN:,} characters")
+        return
     try:
         values = pattern_values(pattern)
     except ParseException as err:
         out.problem(None, f"{where}.pattern", f"not a valid STIX pattern: {err}")
+        return
+    except RecursionError:  # the grammar's parser and walker recurse once per nested term
+        out.problem(None, f"{where}.pattern", "not a valid STIX pattern: nested too deeply")
         return
     if not values:
         out.ignore()

@@ -119,6 +119,8 @@ _HEADERS: dict[Role, tuple[str, ...]] = {
     "comment": ("comment", "comments", "note", "notes", "description", "ghi chu", "mo ta"),
 }
 _ROLES: dict[str, Role] = {name: role for role, names in _HEADERS.items() for name in names}
+_LONGEST_HEADER = 2 * max(map(len, _ROLES))
+"""Longer cells are never a heading, even written with diacritics and punctuation."""
 _TYPES: dict[str, Expect] = {
     **dict.fromkeys(_HEADERS["address"] + ("ip address", "ipv4 addr", "ipv6 addr"), "address"),
     **dict.fromkeys(_HEADERS["domain"], "domain"),
@@ -173,6 +175,8 @@ def header_layout(cells: Sequence[object]) -> Layout | None:
     layout = Layout()
     for index, cell in enumerate(cells):
         header = str(cell).strip() if cell is not None else ""
+        if len(header) > _LONGEST_HEADER:
+            continue  # a value, not a heading; and normalising it would cost its length
         role = _ROLES.get(normalize_header(header.lstrip("#")))
         if role in _VALUE_ROLES:
             layout.values.append((index, header, _VALUE_ROLES[role]))
