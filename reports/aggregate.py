@@ -29,6 +29,7 @@ from raquet.store import StoredDetection
 from reports.change import Change
 from reports.collect import TREND_WEEKS, Collected, UnitSweep
 from reports.formatting import Lang
+from reports.labels import labels
 from reports.model import (
     CleanedHost,
     ConnectionRow,
@@ -236,7 +237,11 @@ def _connections(current: dict[str, UnitSweep]) -> list[ConnectionRow]:
     return rows
 
 
-def _failing(part: UnitSweep) -> list[FailingFinding]:
+def _failing(part: UnitSweep, lang: Lang) -> list[FailingFinding]:
+    """What the unit must act on: failed checks and checks that could not judge (`error`),
+    among them a host whose output was tampered with (the sweep's critical error finding
+    with `evidence.tampered`), titled so in the report's language."""
+    tampered = labels(lang).tampered
     return [
         FailingFinding(
             unit=host.unit,
@@ -244,7 +249,7 @@ def _failing(part: UnitSweep) -> list[FailingFinding]:
             check=f.check,
             status=f.status,
             severity=f.severity,
-            title=f.title,
+            title=tampered if f.evidence.get("tampered") is True else f.title,
             evidence=f.evidence,
         )
         for host in part.hosts
@@ -356,7 +361,7 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
             DetectionRow.model_validate(d, from_attributes=True)
             for d in sorted(this, key=lambda d: (d.detected_at, d.host, d.name))
         ]
-        report.failing = _failing(part)
+        report.failing = _failing(part, lang)
         report.unswept = _unswept(unit, part)
         report.remediations = data.remediations
     return Report.model_validate(clean_json(report.model_dump()))

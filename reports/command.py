@@ -8,13 +8,16 @@ bad usage of raquet.
 from __future__ import annotations
 
 import os
+import traceback
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from jinja2 import TemplateError, TemplateSyntaxError
 
+from raquet.errors import Problem
 from raquet.store import Store, StoreError
 from reports.aggregate import build
 from reports.collect import Selection, UsageError, collect
@@ -117,8 +120,25 @@ def report(
             written = write_report(store, selection, format, target, lang.value, templates)
     except (UsageError, StoreError, OSError) as exc:
         raise _usage(str(exc)) from None
+    except TemplateError as exc:  # a --templates file that does not parse or render
+        typer.echo(str(_template_problem(exc)), err=True)
+        raise typer.Exit(EXIT_USAGE) from None
     for path in written:
         typer.echo(f"wrote {path}", err=True)
+
+
+def _template_problem(error: TemplateError) -> Problem:
+    """Where a template went wrong: the file and line Jinja names, or the template frame
+    of the traceback (Jinja rewrites it to point at template lines)."""
+    line: int | None
+    if isinstance(error, TemplateSyntaxError):
+        file, line = error.filename or error.name or "template", error.lineno
+    else:
+        frames = [
+            f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith(".j2")
+        ]
+        file, line = (frames[-1].filename, frames[-1].lineno) if frames else ("template", None)
+    return Problem(file, line, "", f"template error: {error.message}")
 
 
 def _usage(message: str) -> typer.Exit:

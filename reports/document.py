@@ -44,7 +44,7 @@ def layout(report: Report, templates: Path | None) -> Document:
     fmt = Formatter(report.lang, ZoneInfo(report.timezone))
     L = labels(report.lang)
     env = environment(templates, fmt, L)
-    text = prose(env, report)
+    text = prose(templates, fmt, L, report)
     issuer = report.issuer or [L.issuer_placeholder]
     today = report.generated_at.date()
     place = report.province or "……"

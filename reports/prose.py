@@ -11,17 +11,27 @@ and Markdown alike, and a province rewords its letter without touching code:
     [notes]       paragraphs: how the figures were counted
 
 In paragraphs, text passed through the `bold` filter is bold.
+
+Only the template's own text makes that structure. Every `{{ }}` value (a unit's name, the
+province, a figure) is held back as a placeholder while the text is split into sections,
+lines and paragraphs, and put in afterwards on one line: a name holding "\\n\\n[signature]"
+once signed the letter with a forged name. A macro's output, which holds placeholders of
+its own, is the template's text and keeps its lines.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
+from pathlib import Path
 
-from jinja2 import Environment
 from pydantic import BaseModel, Field
 
+from reports.formatting import Formatter
+from reports.labels import Labels
 from reports.model import Report
-from reports.templating import BOLD_OFF, BOLD_ON
+from reports.templating import BOLD_OFF, BOLD_ON, environment
+from reports.text import one_line
 
 _SECTION = re.compile(r"^\[(\w+)\]\s*$")
 _BOLD = re.compile(f"{BOLD_ON}(.*?){BOLD_OFF}", re.DOTALL)
@@ -49,6 +59,29 @@ class Prose(BaseModel):
     notes: list[Paragraph] = Field(default_factory=list)
 
 
+class _Held:
+    """The values of one rendering, each replaced by a placeholder no value can contain (it
+    holds a random nonce) and that holds nothing the splitting looks at."""
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        nonce = secrets.token_hex(8)
+        self._mark = f"\x1a{nonce}:"
+        self._placeholder = re.compile(f"\x1a{nonce}:(\\d+)\x1a")
+
+    def hold(self, value: object) -> str:
+        """Jinja's `finalize`: every `{{ }}` output becomes a placeholder."""
+        text = str(value)
+        if self._mark in text:  # a macro's output: template text with placeholders inside
+            return text
+        self.values.append(one_line(text))
+        return f"{self._mark}{len(self.values) - 1}\x1a"
+
+    def restore(self, text: str) -> str:
+        """`text` with every placeholder replaced by its value (no value holds one)."""
+        return self._placeholder.sub(lambda match: self.values[int(match[1])], text)
+
+
 def _paragraph(text: str) -> Paragraph:
     runs, position = [], 0
     for match in _BOLD.finditer(text):
@@ -61,29 +94,37 @@ def _paragraph(text: str) -> Paragraph:
     return Paragraph(runs=runs)
 
 
-def _paragraphs(lines: list[str]) -> list[Paragraph]:
+def _paragraphs(lines: list[str], held: _Held) -> list[Paragraph]:
     blocks = "\n".join(lines).split("\n\n")
-    joined = (" ".join(line.strip() for line in block.splitlines()) for block in blocks)
+    joined = (
+        held.restore(" ".join(line.strip() for line in block.splitlines())) for block in blocks
+    )
     return [_paragraph(text) for text in joined if text.strip()]
 
 
-def prose(env: Environment, report: Report) -> Prose:
+def _entries(lines: list[str], held: _Held) -> list[str]:
+    restored = (held.restore(line).strip() for line in lines)
+    return [line for line in restored if line]
+
+
+def prose(templates: Path | None, fmt: Formatter, labels: Labels, report: Report) -> Prose:
     """Renders `text.<lang>.j2` for `report` and splits it into its sections."""
+    held = _Held()
+    env = environment(templates, fmt, labels, finalize=held.hold)
     text = env.get_template(f"text.{report.lang}.j2").render(report=report)
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
-    for line in text.splitlines():
+    for line in text.split("\n"):
         match = _SECTION.match(line)
         if match:
             current = sections.setdefault(match[1], [])
         elif current is not None:
             current.append(line)
-    entries = {k: [line.strip() for line in v if line.strip()] for k, v in sections.items()}
     return Prose(
-        subject=" ".join(entries.get("subject", [])),
-        recipients=entries.get("recipients", []),
-        body=_paragraphs(sections.get("body", [])),
-        cc=entries.get("cc", []),
-        signature=entries.get("signature", []),
-        notes=_paragraphs(sections.get("notes", [])),
+        subject=" ".join(_entries(sections.get("subject", []), held)),
+        recipients=_entries(sections.get("recipients", []), held),
+        body=_paragraphs(sections.get("body", []), held),
+        cc=_entries(sections.get("cc", []), held),
+        signature=_entries(sections.get("signature", []), held),
+        notes=_paragraphs(sections.get("notes", []), held),
     )

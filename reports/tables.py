@@ -14,6 +14,7 @@ from reports.change import Change
 from reports.formatting import Formatter
 from reports.labels import Labels
 from reports.model import RemediationCounts, Report, UnitRow
+from reports.text import one_line
 
 Cell = int | Change | datetime | date | str | None
 
@@ -349,7 +350,7 @@ def remediations(report: Report, L: Labels) -> Table:
                     r.check,
                     r.finding,
                     L.remediation(r.status),
-                    one_line(r.error),
+                    cell_text(r.error),
                     r.operator,
                     r.done_at,
                     _short(r.verify_sweep_id),
@@ -374,7 +375,7 @@ CELL_LIMIT = 600
 
 
 def evidence_text(evidence: dict[str, object]) -> str:
-    """Evidence on one line for a table cell (`one_line`)."""
+    """Evidence on one line for a table cell (`cell_text`)."""
     parts = []
     for key, value in evidence.items():
         if isinstance(value, list):
@@ -387,13 +388,13 @@ def evidence_text(evidence: dict[str, object]) -> str:
             parts.append(f"{key}: [{shown}]")
         else:
             parts.append(f"{key}: {value}")
-    return one_line(" · ".join(parts))
+    return cell_text(" · ".join(parts))
 
 
-def one_line(text: str) -> str:
+def cell_text(text: str) -> str:
     """Host text (evidence, an error's output) on one line for a table cell, cut at
     CELL_LIMIT (JSON has it whole)."""
-    text = " ".join(text.splitlines())
+    text = one_line(text)
     return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
 
 

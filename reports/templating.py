@@ -14,6 +14,7 @@ them), `bold` (prose) and `breakable` (HTML table cells), and the test `numeric`
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,20 @@ from markupsafe import Markup, escape
 from reports.change import Change
 from reports.formatting import Formatter
 from reports.labels import Labels
+from reports.text import one_line
 
 SHIPPED = Path(__file__).parent / "templates"
 BOLD_ON, BOLD_OFF = "\x02", "\x03"  # stripped from all host data by reports.text.clean
 LONG_WORD = 20
 _LONG = re.compile(rf"(\S{{{LONG_WORD + 1},}})")
 _SEPARATORS = frozenset("\\/._,;:=&?|-")
-_MD_SPECIAL = re.compile(r"[\\`*_\[\]<>|~&#!]")
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]<>|~&#!@]")
+"""Emphasis, code, links and images, tags and autolinks, table cells, entities, headings,
+strikethrough, and `@` (e-mail autolinks, mentions): escaped wherever they are."""
+_MD_AUTOLINK = re.compile(r"(?i):(?=//)|(?<=\bwww)\.|(?<=\bmailto):|(?<=\bxmpp):")
+"""What GFM's extended autolinks start from (`scheme://`, `www.`, `mailto:`, `xmpp:`): the
+colon or dot is escaped, which CommonMark shows as itself and which no autolink matches."""
+_MD_ORDERED = re.compile(r"\d{1,9}(?=[.)](?: |$))")
 
 
 def bold(value: object) -> str:
@@ -38,11 +46,35 @@ def bold(value: object) -> str:
 
 
 def markdown_escape(value: object) -> object:
-    """Every `{{ }}` of a Markdown template: host text cannot open a link, tag or table cell."""
+    """Every `{{ }}` of a Markdown template: a value from a host or an inventory stays text
+    on its line; it cannot open a link, an image, a tag, an autolink, a table cell, a list,
+    a heading or a code block, nor start another line."""
     if isinstance(value, Markup):
         return value
-    text = " ".join(str(value).splitlines())
-    return _MD_SPECIAL.sub(r"\\\g<0>", text)
+    text = re.sub(r"\s+", " ", str(value))
+    text = _MD_SPECIAL.sub(r"\\\g<0>", text)
+    return _line_start_escaped(_MD_AUTOLINK.sub(lambda match: "\\" + match[0], text))
+
+
+def _line_start_escaped(text: str) -> str:
+    """A backslash before what would open a list, a rule or a setext heading if `text`
+    began a line (its blanks are already single spaces): `- `, `+ `, `1. `, `---`, `==`."""
+    body = text.lstrip(" ")
+    lead = text[: len(text) - len(body)]
+    if body[:1] in ("-", "+") and body[1:2] in ("", " "):
+        return f"{lead}\\{body}"
+    if body and set(body) <= set("-= "):
+        return f"{lead}\\{body}"
+    ordered = _MD_ORDERED.match(body)
+    if ordered:
+        return f"{lead}{body[: ordered.end()]}\\{body[ordered.end() :]}"
+    return text
+
+
+def html_value(value: object) -> object:
+    """Every `{{ }}` of an HTML template: on one line (a line separator is a forced break in
+    browsers and in WeasyPrint), then autoescaped; markup the templates build is kept."""
+    return value if isinstance(value, Markup) else one_line(str(value))
 
 
 def _pieces(word: str) -> list[str]:
@@ -62,7 +94,7 @@ def breakable(value: object) -> Markup:
     space; and the CSS alternative, `overflow-wrap: anywhere`, makes WeasyPrint's table
     layout ten times slower.
     """
-    parts = _LONG.split(str(value))
+    parts = _LONG.split(one_line(str(value)))
     return Markup("").join(
         Markup("<wbr>").join(map(escape, _pieces(part))) if index % 2 else escape(part)
         for index, part in enumerate(parts)
@@ -70,15 +102,20 @@ def breakable(value: object) -> Markup:
 
 
 def environment(
-    user_dir: Path | None, fmt: Formatter, labels: Labels, *, markdown: bool = False
+    user_dir: Path | None,
+    fmt: Formatter,
+    labels: Labels,
+    *,
+    finalize: Callable[[Any], Any] = html_value,
 ) -> Environment:
-    """HTML templates (`*.html.j2`) autoescape; a Markdown environment escapes every output
-    for Markdown instead; text templates (prose) are split and escaped by their renderer."""
+    """HTML templates (`*.html.j2`) autoescape; `finalize` treats every `{{ }}` first: one
+    line for HTML, Markdown escaping (`markdown_escape`), or holding values back until a
+    prose template's structure is split (`reports.prose`)."""
     search = [FileSystemLoader(user_dir)] if user_dir else []
     env = Environment(
         loader=ChoiceLoader([*search, FileSystemLoader(SHIPPED)]),
         autoescape=select_autoescape(enabled_extensions=("html.j2",)),
-        finalize=markdown_escape if markdown else None,
+        finalize=finalize,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from reports.document import Document
-from reports.templating import environment
+from reports.templating import environment, markdown_escape
 
 
 def render(doc: Document) -> str:
-    env = environment(doc.templates, doc.fmt, doc.labels, markdown=True)
+    env = environment(doc.templates, doc.fmt, doc.labels, finalize=markdown_escape)
     return env.get_template("report.md.j2").render(report=doc.report, doc=doc)
 
 

@@ -5,6 +5,9 @@ both are left blank; everything else is ordinary Word text and tables they can e
 Page A4, margins top/bottom 20 mm, left 30 mm, right 15 mm, Times New Roman, page
 numbers centred in the top margin from page 2. The annex of tables is a landscape
 section, as the decree allows for table-heavy annexes.
+
+python-docx makes a line break of every "\n" in a run's text, so every text goes in on one
+line (`one_line`): a value cannot add a line to the letter.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from reports.change import Change
 from reports.document import Document
 from reports.prose import Paragraph
 from reports.tables import Table
+from reports.text import one_line
 
 FONT = "Times New Roman"
 # What may follow <w:pBdr> in <w:pPr> (ECMA-376 order; Word rejects elements out of order).
@@ -120,7 +124,7 @@ def _para(
     if align is not None:
         paragraph.alignment = align
     if text:
-        run = paragraph.add_run(text)
+        run = paragraph.add_run(one_line(text))
         run.font.size, run.bold, run.italic = Pt(size), bold, italic
     else:  # a spacer or a rule: exactly `size` points high
         paragraph.paragraph_format.line_spacing = Pt(size)
@@ -184,7 +188,7 @@ def _rich(docx: DocxDocument, source: Paragraph, size: float) -> DocxParagraph:
     paragraph = docx.add_paragraph()
     paragraph.alignment = JUSTIFY
     for run in source.runs:
-        added = paragraph.add_run(run.text)
+        added = paragraph.add_run(one_line(run.text))
         added.bold = run.bold
         added.font.size = Pt(size)
     return paragraph
@@ -227,7 +231,7 @@ def _cell_text(cell: _Cell, text: str, *, bold: bool, numeric: bool) -> None:
     paragraph = cell.paragraphs[0]
     if numeric:
         paragraph.alignment = RIGHT
-    run = paragraph.add_run(text)
+    run = paragraph.add_run(one_line(text))
     run.font.size, run.bold = Pt(11), bold
 
 
