@@ -15,7 +15,9 @@ that remote address, as `ss -e` lists it now. Never pid 1, never raquet's own se
 (its shell and every ancestor of it, up to sshd), never the antivirus's own programs
 (by the executable the kernel names, under a system directory, not by a name a process
 chose). Then `TERM`, up to three seconds for it to go, then `KILL`; a pid that is gone or
-reused in between is left alone (its start time is compared before each signal).
+reused in between is left alone (its start time is compared before each signal). All the
+processes of one finding are stopped by one operation, each in turn, so that one raquet
+must not stop cannot keep the others running.
 
 A process whose connection the block has already reset no longer holds one: it is not
 stopped, and the firewall keeps it from that address.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+from collections.abc import Callable
 from typing import Any
 
 from pyinfra import host
@@ -75,8 +78,8 @@ rq_verdict() {
 }
 """
 
-# The stop itself: the verdict again, then TERM, a short wait, KILL, each only while the pid
-# is still the process it was (same start time, not a zombie).
+# The stop itself, in a subshell per process: the verdict again, then TERM, a short wait,
+# KILL, each only while the pid is still the process it was (same start time, no zombie).
 _STOP = r"""
 rq_start() {
   s=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
@@ -89,22 +92,24 @@ rq_wait() {
   i=0
   while [ "$(rq_start)" = "$start" ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
 }
-v=$(rq_verdict)
-case "$v" in
-  holds*) ;;
-  gone*) printf '%s: nothing to stop\n' "${v#gone }"; exit 0;;
-  *) printf 'not stopped: %s\n' "${v#refused }" >&2; exit 1;;
-esac
-start=$(rq_start)
-[ -n "$start" ] || { echo "pid $pid has exited: nothing to stop"; exit 0; }
-kill -TERM "$pid" 2>/dev/null
-rq_wait
-if [ "$(rq_start)" = "$start" ]; then
-  kill -KILL "$pid" 2>/dev/null
+rq_stop() {
+  v=$(rq_verdict)
+  case "$v" in
+    holds*) ;;
+    gone*) printf '%s: nothing to stop\n' "${v#gone }"; exit 0;;
+    *) printf 'not stopped: %s\n' "${v#refused }" >&2; exit 1;;
+  esac
+  start=$(rq_start)
+  [ -n "$start" ] || { echo "pid $pid has exited: nothing to stop"; exit 0; }
+  kill -TERM "$pid" 2>/dev/null
   rq_wait
-fi
-[ "$(rq_start)" != "$start" ] || { echo "pid $pid is still running after SIGKILL" >&2; exit 1; }
-echo "stopped pid $pid"
+  if [ "$(rq_start)" = "$start" ]; then
+    kill -KILL "$pid" 2>/dev/null
+    rq_wait
+  fi
+  [ "$(rq_start)" != "$start" ] || { echo "pid $pid is still running after SIGKILL" >&2; exit 1; }
+  echo "stopped pid $pid"
+}
 """
 
 
@@ -134,26 +139,39 @@ def remote_endpoint(text: object) -> tuple[str, str, int]:
     return shown, ip, port
 
 
-def _variables(pid: int, remote: str) -> str:
-    return f"set -f\npid={values.process_id(pid)}\nremote={shlex.quote(remote_endpoint(remote)[0])}"
+def _verdict_functions() -> str:
+    cases = "|".join(shlex.quote(name) for name in av_programs())
+    return _VERDICT.replace("__AV__", cases)
+
+
+def _target(pid: int, remote: str) -> str:
+    return f"pid={values.process_id(pid)}; remote={shlex.quote(remote_endpoint(remote)[0])}"
 
 
 def verdict_script(pid: int, remote: str) -> str:
     """The shell text that says whether `pid` may be stopped for its connection to `remote`."""
-    cases = "|".join(shlex.quote(name) for name in av_programs())
-    return f"{_variables(pid, remote)}\n{_VERDICT.replace('__AV__', cases)}"
+    return f"set -f\n{_target(pid, remote)}\n{_verdict_functions()}rq_verdict"
 
 
-def stop_script(pid: int, remote: str) -> str:
-    """The operation's command: the verdict decided again on the host, then the signals."""
-    return f"{verdict_script(pid, remote)}{_STOP}"
+def stop_script(targets: list[tuple[int, str]], refused: list[str]) -> str:
+    """The operation's command: each process decided again on the host and stopped in turn;
+    it fails, with every reason, if any was refused (here or there), but only after the
+    others were stopped."""
+    blocks = [
+        f"# pid {pid}: TERM, then KILL, if it still holds a connection to {remote}\n"
+        f"( {_target(pid, remote)}; rq_stop ) || rq_failed=1"
+        for pid, remote in targets
+    ]
+    blocks += [f"printf 'not stopped: %s\\n' {shlex.quote(r)} >&2; rq_failed=1" for r in refused]
+    head = f"set -f\nrq_failed=\n{_verdict_functions()}{_STOP}"
+    return head + "\n".join(blocks) + '\n[ -z "$rq_failed" ]\n'
 
 
 class StopVerdict(FactBase[tuple[str, str]]):
     """(`holds` | `gone` | `refused`, why), decided on the host the way the stop decides."""
 
     def command(self, pid: int, remote: str) -> str:
-        return f"{verdict_script(pid, remote)}rq_verdict"
+        return verdict_script(pid, remote)
 
     @staticmethod
     def default() -> tuple[str, str]:
@@ -165,18 +183,38 @@ class StopVerdict(FactBase[tuple[str, str]]):
         return (kind, why) if kind in ("holds", "gone") else ("refused", why)
 
 
+def _verdicts(
+    targets: list[list[Any]], fact: Callable[[int, str], tuple[str, str]]
+) -> tuple[list[tuple[int, str]], list[str]]:
+    """The targets (`[pid, remote, name]`) that still hold their connection, and why the
+    others may not be stopped (those that are gone need nothing)."""
+    holding, refused = [], []
+    for pid, remote, _ in targets:
+        shown = remote_endpoint(remote)[0]
+        kind, why = fact(values.process_id(pid), shown)
+        if kind == "refused":
+            refused.append(why)
+        elif kind == "holds":
+            holding.append((pid, shown))
+    return holding, refused
+
+
 @operation()
-def process_stopped(pid: int, remote: str, name: str):
-    """`pid` stopped (TERM, then KILL) if it still holds a connection to `remote` (see the
-    module docstring); `name` is what the sweep saw it called, for the plan only."""
-    remote = remote_endpoint(remote)[0]
-    kind, why = host.get_fact(StopVerdict, pid=values.process_id(pid), remote=remote)
-    if kind == "refused":
-        raise OperationError(f"not stopped: {why}")
-    if kind == "gone":
-        host.noop(f"{why}: nothing to stop")
-        return
-    yield StringCommand(stop_script(pid, remote))
+def processes_stopped(targets: list[list[Any]]):
+    """Each target (`[pid, remote, name]`; the name is what the sweep saw, for the plan only)
+    stopped, TERM then KILL, if it still holds a connection to its remote address (see the
+    module docstring). One operation for them all: a process raquet must not stop (which an
+    attacker can arrange, say by running freshclam against her C2) must not shield the others,
+    as a failed step would keep the steps after it from running."""
+    holding, refused = _verdicts(
+        targets, lambda pid, remote: host.get_fact(StopVerdict, pid=pid, remote=remote)
+    )
+    if holding:
+        yield StringCommand(stop_script(holding, refused))
+    elif not refused:
+        host.noop("no process holds a connection to those addresses any more: nothing to stop")
+    if refused:
+        raise OperationError(f"not stopped: {'; '.join(refused)}")
 
 
 def _windows_verdict(pid: int, ip: str, port: int) -> str:
@@ -209,25 +247,39 @@ class WindowsStopVerdict(FactBase[tuple[str, str]]):
     def command(self, pid: int, ip: str, port: int) -> StringCommand:
         return StringCommand(_windows_verdict(pid, ip, port) + "$v")
 
+    @staticmethod
+    def default() -> tuple[str, str]:
+        return StopVerdict.default()
+
     def process(self, output: list[str]) -> tuple[str, str]:
         return StopVerdict().process([line.strip() for line in output if line.strip()])
 
 
-@operation()
-def windows_process_stopped(pid: int, remote: str, name: str):
-    """Stop-Process on `pid`, decided again in the command as on Linux; Windows has no TERM."""
+def _windows_fact(pid: int, remote: str) -> tuple[str, str]:
     _, ip, port = remote_endpoint(remote)
-    kind, why = host.get_fact(WindowsStopVerdict, pid=values.process_id(pid), ip=ip, port=port)
-    if kind == "refused":
-        raise OperationError(f"not stopped: {why}")
-    if kind == "gone":
-        host.noop(f"pid {pid} holds no connection to {remote} any more: nothing to stop")
-        return
-    yield StringCommand(
-        _windows_verdict(pid, ip, port)
-        + "if ($v -like 'refused*') { throw \"not stopped: $v\" }\n"
-        + f"if ($v -eq 'holds') {{ Stop-Process -Id {int(pid)} -Force }}"
-    )
+    return host.get_fact(WindowsStopVerdict, pid=pid, ip=ip, port=port)
+
+
+@operation()
+def windows_processes_stopped(targets: list[list[Any]]):
+    """Stop-Process on each target, decided again in the command as on Linux (Windows has no
+    TERM); one operation for them all, as on Linux."""
+    holding, refused = _verdicts(targets, _windows_fact)
+    if holding:
+        script = [f"$failed = @({','.join(quote(r) for r in refused)})"]
+        for pid, remote in holding:
+            _, ip, port = remote_endpoint(remote)
+            script += [
+                _windows_verdict(pid, ip, port)
+                + "if ($v -like 'refused*') { $failed += $v.Substring(8) }\n"
+                + f"elseif ($v -eq 'holds') {{ Stop-Process -Id {int(pid)} -Force }}"
+            ]
+        script.append("if ($failed) { throw ('not stopped: ' + ($failed -join '; ')) }")
+        yield StringCommand("\n".join(script))
+    elif not refused:
+        host.noop("no process holds a connection to those addresses any more: nothing to stop")
+    if refused:
+        raise OperationError(f"not stopped: {'; '.join(refused)}")
 
 
 def _names(match: dict[str, Any]) -> list[str]:
@@ -282,8 +334,8 @@ def _owners(match: dict[str, Any]) -> list[object]:
 
 
 def _stops(matches: list[dict[str, Any]], windows: bool, remedy: Remedy) -> list[Step]:
-    """One step per process that held a malicious connection, each pid once."""
-    steps: dict[int, Step] = {}
+    """One step for every process that held a malicious connection, each pid once."""
+    targets: dict[int, list[Any]] = {}
     for match in matches:
         if match.get("source") != "socket" or match.get("pid") is None:
             continue
@@ -295,15 +347,12 @@ def _stops(matches: list[dict[str, Any]], windows: bool, remedy: Remedy) -> list
             except values.Refused as exc:
                 remedy.notes.append(f"not stopped: {exc}")
                 continue
-            steps.setdefault(
-                pid,
-                Step(
-                    f"stop {name} (pid {pid})",
-                    windows_process_stopped if windows else process_stopped,
-                    {"pid": pid, "remote": remote, "name": name},
-                ),
-            )
-    return list(steps.values())
+            targets.setdefault(pid, [pid, remote, name])
+    if not targets:
+        return []
+    shown = ", ".join(f"{name} (pid {pid})" for pid, _, name in targets.values())
+    op = windows_processes_stopped if windows else processes_stopped
+    return [Step(f"stop {shown}", op, {"targets": list(targets.values())})]
 
 
 def undo_plan(undo: dict[str, str], windows: bool) -> list[Step]:

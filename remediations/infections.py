@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pyinfra import host
@@ -154,19 +155,23 @@ def _record(path: str, subject: dict[str, str], detection: str, tag: str) -> str
     return json.dumps(record, ensure_ascii=False, sort_keys=True)
 
 
-def quarantine_script(
-    path: str, subject: dict[str, str], target: str, record: str, timeout: float
-) -> str:
-    """The operation's command (see the module docstring); its first line says what it does."""
+_COMMAND_HELPERS = """set -f
+umask 077
+rq_failed=
+rq_refuse() { printf 'not quarantined: %s\\n' "$1" >&2; exit 1; }
+rq_gone() { echo 'gone: nothing to quarantine'; exit 0; }
+"""
+
+
+def _move(path: str, subject: dict[str, str], target: str, record: str, timeout: float) -> str:
+    """One file's part of the command, in a subshell of its own (its own pinned directory; a
+    refusal ends only it), after a comment that says what it does."""
     shown = _shown(path)
     summary = _shown(f"mv -f {shlex.quote(path)} {target}.bin")
     rejected = f"what was moved is not the file ClamAV detected: kept aside as {target}.rejected"
     return f"""# quarantine: {summary}, reached without following a link, if ClamAV still detects it
-set -f
-umask 077
+(
 t={shlex.quote(target)}
-rq_refuse() {{ printf 'not quarantined: %s\\n' "$1" >&2; exit 1; }}
-rq_gone() {{ echo 'gone: nothing to quarantine'; exit 0; }}
 {_walk(path)}
 {_examine(path, timeout)}
 [ "$1" = {shlex.quote(subject["id"])} ] || rq_refuse {shlex.quote(f"{shown} is not the file raquet examined")}
@@ -178,22 +183,53 @@ if [ -L "$t.bin" ] || [ ! -f "$t.bin" ] || [ "$(stat -c %h -- "$t.bin")" != 1 ] 
 fi
 chown root:root -- "$t.bin" && chmod 0400 -- "$t.bin" || rq_refuse 'could not make the quarantined file root'"'"'s'
 printf '%s\\n' {shlex.quote(record)} > "$t.json"
-"""
+) || rq_failed=1"""
+
+
+@dataclass(frozen=True)
+class Move:
+    """A detected file the fact found movable, and where it goes."""
+
+    path: str
+    subject: dict[str, str]
+    target: str
+    record: str
+
+
+def quarantine_script(moves: list[Move], refused: list[str], timeout: float) -> str:
+    """The operation's command: every movable file in turn, each decided again on the host;
+    it fails, with every reason, if any file was refused (here or there), but only after the
+    others were moved."""
+    blocks = [_move(m.path, m.subject, m.target, m.record, timeout) for m in moves]
+    blocks += [
+        f"printf 'not quarantined: %s\\n' {shlex.quote(r)} >&2; rq_failed=1" for r in refused
+    ]
+    return _COMMAND_HELPERS + "\n".join(blocks) + '\n[ -z "$rq_failed" ]\n'
 
 
 @operation()
-def quarantined(path: str, detection: str, directory: str, tag: str, timeout: float = 600):
-    """`path` moved into `directory` if it is still the detected file (module docstring)."""
-    subject = host.get_fact(QuarantineSubject, path=path, timeout=timeout)
-    if subject is None:
-        host.noop(f"{path} is gone")
-        return
-    if "refused" in subject:
-        raise OperationError(f"not quarantined: {subject['refused']}")
-    target = f"{directory.rstrip('/')}/{entry_id(path, subject['sha256'])}"
-    record = _record(path, subject, detection, tag)
-    yield from files.directory._inner(path=directory, user="root", group="root", mode="700")
-    yield StringCommand(quarantine_script(path, subject, target, record, timeout))
+def quarantined(detected: list[list[str]], directory: str, tag: str, timeout: float = 600):
+    """Each detected file (`[path, detection name]`) moved into `directory` if it is still the
+    file ClamAV detects there (module docstring). One operation for them all: a file an
+    attacker made unmovable must not keep the others where they are, as a failed step would
+    keep the steps after it from running."""
+    moves, refused = [], []
+    for path, detection in detected:
+        subject = host.get_fact(QuarantineSubject, path=path, timeout=timeout)
+        if subject is None:
+            continue
+        if "refused" in subject:
+            refused.append(subject["refused"])
+            continue
+        target = f"{directory.rstrip('/')}/{entry_id(path, subject['sha256'])}"
+        moves.append(Move(path, subject, target, _record(path, subject, detection, tag)))
+    if moves:
+        yield from files.directory._inner(path=directory, user="root", group="root", mode="700")
+        yield StringCommand(quarantine_script(moves, refused, timeout))
+    elif not refused:
+        host.noop("the detected files are gone")
+    if refused:
+        raise OperationError(f"not quarantined: {'; '.join(refused)}")
 
 
 @operation()
@@ -252,14 +288,13 @@ def plan(finding: Finding, ctx: RemedyContext) -> Remedy:
             remedy.notes.append(f"not quarantined: {exc}")
             continue
         paths.setdefault(path, str(detection.get("name") or "unknown"))
-    for path, name in paths.items():
+    if paths:
         remedy.steps.append(
             Step(
-                f"quarantine {path}",
+                "quarantine the detected files",
                 quarantined,
                 {
-                    "path": path,
-                    "detection": name,
+                    "detected": [[path, name] for path, name in paths.items()],
                     "directory": rules.quarantine_dir,
                     "tag": ctx.tag,
                     "timeout": rules.scan_timeout,

@@ -4,7 +4,8 @@ Each file in `tests/fixtures/remediations/<module>.<operation>/` holds the opera
 arguments, the facts a host answers (`fact name: value`, or `fact name: {"arg=value,…":
 value}` for facts that take arguments; file contents as `!!binary`), and the commands the
 operation must yield (none when the host is already fixed; a file edit as its preview, the
-diff the plan shows, and its command), or the exception it must raise. A fact the fixture does
+diff the plan shows, and its command), or the exception it must raise (after the commands
+listed, if any). A fact the fixture does
 not hold fails the test: an operation may not read anything it was not shown.
 """
 
@@ -83,8 +84,10 @@ def test_operation(path: Path) -> None:
     state.init(Inventory(([], {})), Config(PARALLEL=1))
     with ctx_state.use(state), ctx_host.use(host):
         if "exception" in case:
+            yielded: list[Any] = []
             with pytest.raises(Exception, match=case["exception"]):
-                list(op._inner(**(case.get("kwargs") or {})))
+                yielded += (serialise(c) for c in op._inner(**(case.get("kwargs") or {})))
+            assert yielded == case.get("commands", yielded)  # what it ran before it failed
             return
         commands = [serialise(c) for c in op._inner(**(case.get("kwargs") or {}))]
     assert commands == case["commands"]

@@ -114,7 +114,7 @@ def test_a_finding_a_planner_cannot_read_is_noted_not_fatal() -> None:
 
 def job_with(*statuses: str | None, errors: tuple[str | None, ...] = ()) -> Job:
     runs = [
-        OpRun(Step(f"s{i}", connections.process_stopped), status=s) for i, s in enumerate(statuses)
+        OpRun(Step(f"s{i}", connections.processes_stopped), status=s) for i, s in enumerate(statuses)
     ]
     for run, error in zip(runs, errors, strict=False):
         run.error = error
@@ -192,8 +192,8 @@ class Meta:
 def test_later_steps_wait_on_earlier_ones(
     earlier: list[Meta], after_change: bool, runs: bool
 ) -> None:
-    before = [OpRun(Step("s", connections.process_stopped), meta=m) for m in earlier]  # type: ignore[arg-type]
-    run = OpRun(Step("t", connections.process_stopped, after_change=after_change))
+    before = [OpRun(Step("s", connections.processes_stopped), meta=m) for m in earlier]  # type: ignore[arg-type]
+    run = OpRun(Step("t", connections.processes_stopped, after_change=after_change))
     assert _proceed(run, before)() is runs
     assert run.trace.skipped is not runs
 
@@ -255,7 +255,7 @@ def test_log_records_update_and_undo(tmp_path: Path) -> None:
 
 def test_plan_output_cannot_drive_the_terminal() -> None:
     title = "\x1b]0;pwned\x07 ClamAV is installed but clamd is not running"
-    run = OpRun(Step("block", connections.process_stopped), status="changed")
+    run = OpRun(Step("block", connections.processes_stopped), status="changed")
     run.commands = ["printf '%s' 'table inet raquet_x {\n}\n' | nft -f -"]
     job = Job("id", "s1234567", Remedy("av", finding("av", "fail", title)), [run])
     text = display.plan([Target(HOSTS[0], [job], reachable=True)])

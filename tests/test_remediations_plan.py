@@ -61,21 +61,23 @@ def test_connections_block_then_sinkhole_then_stop() -> None:
             ]
         },
     )
-    assert ops(remedy) == ["block", "sinkhole", *["process_stopped"] * 3]
-    block, sinkhole, *stops = remedy.steps
+    assert ops(remedy) == ["block", "sinkhole", "processes_stopped"]
+    block, sinkhole, stop = remedy.steps
     assert block.kwargs == {
         "networks": ["100.64.77.0/24", "198.51.100.66/32", "2001:db8:bad::/48"],
         "tag": TAG,
     }
     assert sinkhole.kwargs["domains"] == ["c2-panel.example", "update.bad-domain.example"]
     assert (block.undo, sinkhole.undo) == ({"firewall": TAG}, {"hosts_file": TAG})
-    assert [s.kwargs for s in stops] == [
-        {"pid": 812, "remote": "198.51.100.66:443", "name": "kdevtmpfsi"},
-        {"pid": 815, "remote": "198.51.100.66:443", "name": "kdevtmpfsi"},
-        {"pid": 77, "remote": "[2001:db8:bad::]:443", "name": "(unnamed)"},
-    ]
-    assert all(s.undo is None for s in stops)
-    assert not remedy.notes
+    assert stop.kwargs == {
+        "targets": [
+            [812, "198.51.100.66:443", "kdevtmpfsi"],
+            [815, "198.51.100.66:443", "kdevtmpfsi"],
+            [77, "[2001:db8:bad::]:443", "(unnamed)"],
+        ]
+    }
+    assert stop.title == "stop kdevtmpfsi (pid 812), kdevtmpfsi (pid 815), (unnamed) (pid 77)"
+    assert stop.undo is None and not remedy.notes
 
 
 def test_connections_refuses_what_must_not_be_acted_on() -> None:
@@ -101,7 +103,7 @@ def test_windows_hosts_get_windows_operations() -> None:
         {"matches": [socket("198.51.100.66", pid=4312, process="svchost32.exe")]},
         os="windows",
     )
-    assert ops(remedy) == ["windows_block", "windows_process_stopped"]
+    assert ops(remedy) == ["windows_block", "windows_processes_stopped"]
     assert ops(plan(av, {}, os="windows")) == [
         "defender_service",
         "defender_realtime",
@@ -167,17 +169,29 @@ def test_infections_quarantine_each_file_once_then_scan_after_a_change() -> None
             {"name": "Win.Trojan.Agent-1", "path": "/home/a/x.exe"},
             {"name": "Unix.Trojan.Mirai", "path": "/tmp/.x/y.sh"},
             {"name": "Eicar", "path": "relative/path"},
+            {"name": "Eicar", "path": "/home/a/./x"},
         ]
     }
     remedy = plan(infections, evidence, policy={"infections": {"scan_timeout": 30}})
-    assert ops(remedy) == ["quarantined", "quarantined", "scanned"]
-    assert remedy.steps[0].kwargs["directory"] == "/var/lib/raquet/quarantine"
-    scan = remedy.steps[-1]
+    assert ops(remedy) == ["quarantined", "scanned"]
+    quarantine, scan = remedy.steps
+    assert quarantine.kwargs == {
+        "detected": [
+            ["/home/a/x.exe", "Win.Trojan.Agent-1"],
+            ["/tmp/.x/y.sh", "Unix.Trojan.Mirai"],
+        ],
+        "directory": "/var/lib/raquet/quarantine",
+        "tag": TAG,
+        "timeout": 30,
+    }
     assert scan.after_change and scan.kwargs == {
         "directories": ["/home/a", "/tmp/.x"],
         "timeout": 30,
     }
-    assert remedy.notes == ["not quarantined: 'relative/path' is not an absolute path"]
+    assert remedy.notes == [
+        "not quarantined: 'relative/path' is not an absolute path",
+        "not quarantined: '/home/a/./x' is not a path to a file",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -283,9 +297,11 @@ def test_no_file_name_breaks_out_of_the_quarantine_script(name: str) -> None:
     path = f"/home/u/{name}"
     subject = {"id": "1:2", "sha256": "0" * 64, "user": "u", "group": "u", "mode": "644"}
     subject |= {"mtime": "0", "size": "1", "links": "1"}
-    script = infections.quarantine_script(path, subject, "/q/x", "{}", 60)
-    first, second, *_ = script.split("\n")
-    assert first.startswith("# quarantine: mv -f ") and second == "set -f"
+    moves = [infections.Move(path, subject, "/q/x", "{}")]
+    script = infections.quarantine_script(moves, [f"{path} is a symbolic link"], 60)
+    lines = script.split("\n")
+    comment = next(i for i, line in enumerate(lines) if line.startswith("# quarantine: mv -f "))
+    assert lines[comment + 1] == "("  # the name stayed on its comment's line
     checked = subprocess.run(["sh", "-n"], input=script.encode(), capture_output=True)
     assert checked.returncode == 0, checked.stderr
 
