@@ -246,7 +246,8 @@ class FileBytes(FactBase[bytes | Unreadable | None]):
             f"f={shlex.quote(path)}\n"
             'if [ ! -e "$f" ] && [ ! -L "$f" ]; then echo missing; exit 0; fi\n'
             '[ -f "$f" ] || { echo "problem is not a regular file"; exit 0; }\n'
-            'echo "size $(stat -L -c %s -- "$f")"\n'
+            's=$(stat -L -c %s -- "$f"); echo "size $s"\n'
+            f'[ "$s" -le {MAX_BYTES} ] || exit 0\n'
             f"printf 'data '; head -c {MAX_BYTES + 1} -- \"$f\" | base64 -w 0; echo"
         )
 
@@ -261,14 +262,16 @@ class FileBytes(FactBase[bytes | Unreadable | None]):
 
 def complete(size: str, encoded: str | None) -> bytes:
     """The bytes read, if they are the whole file (`size` is what `stat` said)."""
+    if not (size.isascii() and size.isdigit()):
+        raise Unreadable("could not be read")
+    if int(size) > MAX_BYTES:
+        raise Unreadable(f"is {size} bytes, more than raquet edits ({MAX_BYTES})")
     try:
         data = base64.b64decode(encoded or "", validate=True) if encoded is not None else None
     except (binascii.Error, ValueError):
         data = None
-    if data is None or not (size.isascii() and size.isdigit()):
+    if data is None:
         raise Unreadable("could not be read")
-    if int(size) > MAX_BYTES:
-        raise Unreadable(f"is {size} bytes, more than raquet edits ({MAX_BYTES})")
     if len(data) != int(size):
         raise Unreadable(f"read {len(data)} of its {size} bytes")
     return data
@@ -440,7 +443,7 @@ class WindowsFileBytes(FileBytes):
             f"$p = {quote(path)}\n"
             "if (-not (Test-Path -LiteralPath $p -PathType Leaf)) { 'missing'; return }\n"
             '$size = (Get-Item -LiteralPath $p).Length; "size $size"\n'
-            f"if ($size -gt {MAX_BYTES}) {{ 'data '; return }}\n"
+            f"if ($size -gt {MAX_BYTES}) {{ return }}\n"
             "'data ' + [Convert]::ToBase64String([IO.File]::ReadAllBytes($p))"
         )
 
