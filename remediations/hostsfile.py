@@ -95,8 +95,8 @@ class Edit:
         """A unified diff, for people: bytes that are not UTF-8 shown as `\\xNN`."""
         lines = difflib.diff_bytes(
             difflib.unified_diff,
-            self.old.splitlines(keepends=True),
-            self.new.splitlines(keepends=True),
+            [self.old[s:e] for s, e in lines_of(self.old)],
+            [self.new[s:e] for s, e in lines_of(self.new)],
             path.encode(),
             path.encode(),
             n=1,
