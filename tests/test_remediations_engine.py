@@ -114,7 +114,8 @@ def test_a_finding_a_planner_cannot_read_is_noted_not_fatal() -> None:
 
 def job_with(*statuses: str | None, errors: tuple[str | None, ...] = ()) -> Job:
     runs = [
-        OpRun(Step(f"s{i}", connections.processes_stopped), status=s) for i, s in enumerate(statuses)
+        OpRun(Step(f"s{i}", connections.processes_stopped), status=s)
+        for i, s in enumerate(statuses)
     ]
     for run, error in zip(runs, errors, strict=False):
         run.error = error
