@@ -760,7 +760,9 @@ class Store:
         except OSError as exc:
             raise StoreError(f"{self.url}: {exc.strerror or exc}") from exc
         except SQLAlchemyError as exc:
-            raise StoreError(f"{self.url} cannot be used as raquet's store: {_reason(exc)}") from exc
+            raise StoreError(
+                f"{self.url} cannot be used as raquet's store: {_reason(exc)}"
+            ) from exc
 
     def close(self) -> None:
         self.engine.dispose()

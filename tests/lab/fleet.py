@@ -175,7 +175,9 @@ class Fleet:
     def as_user(self, name: str, user: str, command: str, timeout: float = 60) -> str:
         """`command` run on lab host `name` as the unprivileged account `user` (an attacker
         with a shell on the host); background it with `setsid ... >/dev/null 2>&1 &`."""
-        return self.ssh(name, f"runuser -u {shlex.quote(user)} -- sh -c {shlex.quote(command)}", timeout)
+        return self.ssh(
+            name, f"runuser -u {shlex.quote(user)} -- sh -c {shlex.quote(command)}", timeout
+        )
 
     def _plug(self, host: LabHost, index: int) -> None:
         """A network namespace with one veth on the fleet's bridge."""

@@ -64,7 +64,9 @@ class HostScenario(BaseModel):
     broken_apt: bool = False  # apt-get fails at once, as with a held dpkg lock
     signature_share: bool = False  # fresh ClamAV signatures in /srv/clamav-share
     eicar_files: list[str] = Field(default_factory=list)  # the EICAR test file, for on-demand scans
-    users: list[str] = Field(default_factory=list)  # unprivileged local accounts (attackers in tests)
+    users: list[str] = Field(
+        default_factory=list
+    )  # unprivileged local accounts (attackers in tests)
 
     @property
     def pending_security(self) -> list[str]:
