@@ -542,6 +542,11 @@ _CLAMSCAN_DONE = re.compile(
     r"(?: FOUND|: Excluded(?: \(/proc\))?|: Empty file|: Access denied| ERROR|: Symbolic link"
     r"|: Can't open directory\.| File(?:Hash|Type): .*)$"
 )
+# clamscan's warnings that carry a path (clamscan/manager.c), and how each one ends
+_WARNINGS = {
+    "WARNING: /": re.compile(r": (?:Not supported file type|Can't access file)$"),
+    "WARNING: Can't open file /": re.compile(r": [A-Z][A-Za-z ,'()-]*$"),  # strerror(3)
+}
 _DASHES = re.compile(r"-{20,}")
 _SUMMARY = "----------- SCAN SUMMARY -----------"
 _SUMMARY_KEYS = re.compile(
@@ -561,10 +566,11 @@ class _Scan:
 
 
 class ClamscanReader:
-    """clamscan's lines in order. A result starts with `/`; until clamscan finishes it
-    (`: NAME FOUND`, ` ERROR`…) every following line is the rest of its file name, and so is
-    a line after it that clamscan could not have started with (clamscan writes each result
-    on one line: anything else that follows is a name's)."""
+    """clamscan's lines in order. A result starts with `/` (a warning about a file, with
+    `WARNING: /`); until clamscan finishes it (`: NAME FOUND`, ` ERROR`, `: Not supported
+    file type`…) every following line is the rest of its file name, and so is a line after
+    it that clamscan could not have started with (clamscan writes each result on one line:
+    anything else that follows is a name's)."""
 
     def __init__(
         self,
@@ -576,10 +582,12 @@ class ClamscanReader:
     ) -> None:
         self.reading, self.tz, self.now, self.bar = reading, tz, now, bar
         self.scan = _Scan()
-        self.result: list[str] = []  # the lines of the result being read
-        self.finished = False  # whether its last line ends the way clamscan ends a result
+        self.result: list[str] = []  # the lines of the result (or path warning) being read
+        self.done = _CLAMSCAN_DONE  # how clamscan ends it
+        self.finished = False  # whether its last line ends that way
         self.cut = False
         self.waiting = partial  # older lines were not read: start at the next scan's header
+        self.held: list[tuple[str, str, str, datetime]] = []  # the last dated run's results
 
     def feed(self, line: str, cut: bool) -> None:
         if self.waiting:
@@ -595,6 +603,10 @@ class ClamscanReader:
         if self.scan.summary is not None:
             self._summary_line(line)
         elif line.startswith("/"):
+            self.done = _CLAMSCAN_DONE
+            self._add(line, cut)
+        elif warning := next((w for w in _WARNINGS.items() if line.startswith(w[0])), None):
+            self.done = warning[1]
             self._add(line, cut)
         elif _DASHES.fullmatch(line):
             for _, _, text in self.scan.found:
@@ -610,7 +622,7 @@ class ClamscanReader:
     def _add(self, line: str, cut: bool) -> None:
         self.result.append(line)
         self.cut |= cut
-        self.finished = bool(_CLAMSCAN_DONE.search(line))
+        self.finished = bool(self.done.search(line))
 
     def _commit(self) -> None:
         """The result read so far is whole: a detection in clamscan's format, or suspicious."""
@@ -618,7 +630,7 @@ class ClamscanReader:
             return
         text, finished, cut = "\n".join(self.result), self.finished, self.cut
         self.result, self.finished, self.cut = [], False, False
-        hit = _hit(text) if finished and not cut else None
+        hit = _hit(text) if finished and not cut and text.startswith("/") else None
         if hit:
             self.scan.found.append((*hit, text))
         elif cut:
@@ -626,7 +638,7 @@ class ClamscanReader:
         elif not finished:
             self.reading.flag("a result clamscan did not finish", text)
         elif "\n" in text or "FOUND" in text:
-            self.reading.flag("a line break or FOUND in a result clamscan wrote", text)
+            self.reading.flag("a line break or FOUND in a line clamscan wrote", text)
 
     def _summary_line(self, line: str) -> None:
         summary = self.scan.summary
@@ -641,17 +653,29 @@ class ClamscanReader:
             summary[key] = value.strip()
 
     def _dated(self, summary: dict[str, str]) -> None:
-        """The scan's results take its `Start Date`, unless the summary is not the scan's."""
+        """The scan's results take its `Start Date`, unless the summary is not the scan's.
+        They are held until the next summary is read: a summary forged inside a file name
+        counts right for the results above it, but then the run's own summary, below,
+        cannot count what is left, and both runs' results are suspicious."""
         when = _scan_start(summary.get("Start Date", ""), self.tz, self.bar)
         problem = self._summary_problem(summary, when)
-        for path, name, text in self.scan.found:
-            if problem or when is None:
-                self.reading.flag(problem or "an undated result", text)
-            else:
-                self.reading.detect(path, name, when, text)
-        if when is not None and problem is None:
-            self.bar = when
-            self.reading.settle(when)
+        if problem:
+            for *_, text, _ in self.held:
+                self.reading.flag(f"{problem} (the scan below this one)", text)
+            for *_, text in self.scan.found:
+                self.reading.flag(problem, text)
+            self.held = []
+            return
+        assert when is not None
+        self._release()
+        self.held = [(path, name, text, when) for path, name, text in self.scan.found]
+        self.bar = when
+        self.reading.settle(when)
+
+    def _release(self) -> None:
+        for path, name, text, when in self.held:
+            self.reading.detect(path, name, when, text)
+        self.held = []
 
     def _summary_problem(self, summary: dict[str, str], when: datetime | None) -> str | None:
         if when is None:
@@ -670,6 +694,7 @@ class ClamscanReader:
         """The end of the source: results without a summary are dated `dated_at` (the
         on-demand scan runs with `--no-summary`) or wait for their summary (a log)."""
         self._commit()
+        self._release()
         if dated_at is not None:
             for path, name, text in self.scan.found:
                 self.reading.detect(path, name, dated_at, text)
