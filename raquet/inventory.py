@@ -427,7 +427,7 @@ def _inventory_from_drafts(
             problems += validation_problems(file, err, draft.locate)
             continue
         units[unit_id].hosts.append(host)
-    if not drafts:
+    if not drafts and not problems:
         problems.append(Problem(file, None, "", "no hosts found in any group"))
     _raise_if(problems)
     return Inventory(source=path, units=list(units.values()), **meta.fields())
@@ -747,7 +747,7 @@ def _looks_like_ini(path: Path) -> bool:
         text = read_input(path)
     except InputError:
         return False  # load_yaml will say why
-    return any(_SECTION.match(line) or _HOST_WITH_VARS.match(line) for line in text.splitlines())
+    return any(_SECTION.match(line) or _HOST_WITH_VARS.match(line) for line in text.split("\n"))
 
 
 def _load_ansible_ini(path: Path) -> Inventory:
@@ -755,7 +755,9 @@ def _load_ansible_ini(path: Path) -> Inventory:
     file = str(path)
     found = _Ansible()
     section, heading, kind = found.group(UNGROUPED, None, UNGROUPED), UNGROUPED, "hosts"
-    for number, raw in enumerate(read_input(path).splitlines(), 1):
+    # Lines end at "\n" only, as for Ansible and editors: str.splitlines() would also end one
+    # at U+2028 or \x1c, hiding that character from the check of names and shifting lines.
+    for number, raw in enumerate(read_input(path).split("\n"), 1):
         line = raw.strip()
         if not line or line[0] in "#;":
             continue

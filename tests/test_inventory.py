@@ -6,6 +6,7 @@ or reworded problem fails them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -447,3 +448,69 @@ def test_to_plain_strips_round_trip_types(tmp_path: Path) -> None:
     plain = to_plain(load_yaml(file))
     assert plain == {"n": 7, "m": 7, "f": 1.5, "b": True, "l": ["x"]}
     assert [type(v) for v in plain.values()] == [int, int, float, bool, list]
+
+
+# --- names refuse control characters; bounds ---------------------------------------------
+
+CONTROLS = ["\r", "\n", "\t", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85"]
+CONTROLS += ["\u2028", "\u2029", "\u202a", "\u202e", "\u2066", "\u2069", "\u200f", "\x00", "\x1b"]
+NO_CONTROL = (
+    "expected text without line breaks, tabs, control characters or bidirectional overrides"
+)
+
+
+@pytest.mark.parametrize("char", CONTROLS, ids=[f"U+{ord(c):04X}" for c in CONTROLS])
+@pytest.mark.parametrize("key", ["name", "province", "issuer", "tag"])
+def test_names_refuse_every_control_character(tmp_path: Path, char: str, key: str) -> None:
+    text = json.dumps(f"Huyện A{char}[signature] Forged")  # YAML reads JSON's escapes
+    shown = f"'Huyện A{repr(char)[1:-1]}[signature] Forged'"
+    unit = f"units:\n  - id: u\n    name: {text if key == 'name' else 'U'}\n"
+    host = "    hosts:\n      - name: h\n        address: 10.0.0.1\n"
+    top = {"province": f"province: {text}\n", "issuer": f"issuer: {text}\n"}.get(key, "")
+    tags = f"        tags: [{text}]\n" if key == "tag" else ""
+    file = tmp_path / "names.yml"
+    file.write_text(top + unit + host + tags, encoding="utf-8")
+    line, field = {"name": (3, "units[0].name"), "tag": (7, "units[0].hosts[0].tags[0]")}.get(
+        key, (1, key)
+    )
+    found = f"found '{repr(char)[1:-1]}' at character 8"
+    assert problems(file) == [f"{file}:{line}: {field}: {NO_CONTROL}; {found}; got {shown}"]
+
+
+def test_an_issuer_of_several_lines_is_a_list_of_lines(tmp_path: Path) -> None:
+    file = tmp_path / "fleet.yml"
+    file.write_text(
+        "issuer: [UBND TỈNH LẠNG SƠN, SỞ THÔNG TIN VÀ TRUYỀN THÔNG]\n"
+        "units:\n  - id: u\n    hosts:\n      - name: h\n        address: 10.0.0.1\n",
+        encoding="utf-8",
+    )
+    assert load_inventory(file).issuer == "UBND TỈNH LẠNG SƠN\nSỞ THÔNG TIN VÀ TRUYỀN THÔNG"
+    python = tmp_path / "fleet.py"
+    python.write_text("issuer = ('UBND', 'SỞ')\nu = ['10.0.0.1']\n", encoding="utf-8")
+    assert load_inventory(python).issuer == "UBND\nSỞ"
+
+
+def test_yaml_anchors_within_bounds_still_work(tmp_path: Path) -> None:
+    file = tmp_path / "fleet.yml"
+    file.write_text(
+        "defaults: &d\n  ssh_user: root\nunits:\n  - id: u\n    hosts:\n"
+        "      - name: h1\n        address: 10.0.0.1\n        <<: *d\n"
+        "      - name: h2\n        address: 10.0.0.2\n        <<: *d\n",
+        encoding="utf-8",
+    )
+    assert [h.ssh_user for h in load_inventory(file).hosts()] == ["root", "root"]
+
+
+def test_a_date_yaml_cannot_build_names_its_line(tmp_path: Path) -> None:
+    file = tmp_path / "fleet.yml"
+    file.write_text("province: x\nunits:\n  - id: u\n    name: 2021-13-45\n", encoding="utf-8")
+    assert problems(file) == [f"{file}:4: cannot read this value: month must be in 1..12"]
+
+
+def test_an_ansible_range_is_counted_before_it_is_expanded(tmp_path: Path) -> None:
+    file = tmp_path / "hosts.ini"
+    file.write_text("[web]\nweb[0:99999999].example.org\n", encoding="utf-8")
+    assert problems(file) == [
+        f"{file}:2: web[0:99999999].example.org: this range names 100,000,000 hosts: more "
+        "than 200,000 host entries in one inventory"
+    ]

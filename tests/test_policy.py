@@ -69,3 +69,35 @@ def test_rule_matching(
     rule: dict[str, str], package: str, version: str, flavour: str, expected: bool
 ) -> None:
     assert SoftwareRule(reason="r", **rule).matches(package, version, flavour) is expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("av:\n  max_signature_age_days: 3651\n", "expected a number of at most 3650; got 3651"),
+        ("av:\n  max_signature_age_days: 0\n", "expected a number greater than 0; got 0"),
+        ("patches:\n  max_pending_days: -1\n", "expected a number of at least 0; got -1"),
+        ("infections:\n  lookback_days: .nan\n", "expected a finite number; got nan"),
+        ("infections:\n  lookback_days: 1e308\n", "expected a number of at most 3650; got 1e+308"),
+        ("infections:\n  scan_timeout: 86401\n", "expected a number of at most 86400; got 86401"),
+        ("infections:\n  scan_timeout: '1e999'\n", "expected a finite number; got '1e999'"),
+    ],
+)
+def test_numbers_are_bounded_with_clear_messages(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "policy.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_policy(path)
+    field = text.split(":\n  ")[0] + "." + text.split(":\n  ")[1].split(":")[0]
+    assert [str(p) for p in caught.value.problems] == [f"{path}:2: {field}: {message}"]
+
+
+def test_the_bounds_themselves_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yml"
+    path.write_text(
+        "av:\n  max_signature_age_days: 3650\npatches:\n  max_pending_days: 0\n"
+        "infections:\n  lookback_days: 0.5\n  scan_timeout: 86400\n",
+        encoding="utf-8",
+    )
+    policy = load_policy(path)
+    assert (policy.av.max_signature_age_days, policy.infections.scan_timeout) == (3650, 86400)
