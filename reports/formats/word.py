@@ -308,13 +308,23 @@ def _annex(docx: DocxDocument, doc: Document) -> None:
     _para(docx, f"{L.sweeps}: {sweeps}. {doc.generated}", size=10)
 
 
+PROPERTY_LIMIT = 255
+
+
+def _property(text: str) -> str:
+    """A document property on one line, cut to the 255 characters python-docx allows (a
+    long unit name once made the whole DOCX fail)."""
+    text = one_line(text)
+    return text if len(text) <= PROPERTY_LIMIT else text[: PROPERTY_LIMIT - 1] + "…"
+
+
 def write(doc: Document, output: Path) -> list[Path]:
     docx = new_document()
     _base_style(docx, doc.report.lang)
     _page(docx.sections[0])
     _page_numbers(docx)
-    docx.core_properties.title = doc.title
-    docx.core_properties.author = " ".join(doc.issuer)
+    docx.core_properties.title = _property(doc.title)
+    docx.core_properties.author = _property(" ".join(doc.issuer))
     docx.core_properties.comments = doc.generated
     _header(docx, doc)
     _body(docx, doc)
