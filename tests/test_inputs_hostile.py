@@ -23,8 +23,10 @@ import pytest
 
 from raquet.feeds import limits
 from raquet.inventory import MAX_ENTRIES
+from raquet.store import Store
 from raquet.yamlfile import MAX_BYTES
 from tests.conftest import ROOT, raquet_cli
+from tests.fixtures.reports import forged
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -423,3 +425,27 @@ def test_a_csv_that_makes_the_dialect_sniffer_quadratic_is_answered_at_once(
     path.write_text("ip,domain\n" + ',"' * 32_000 + "\n", encoding="utf-8")  # 20 s at 64 KiB
     result = run("feeds", "import", path, db=tmp_path / "db")
     assert refused(result)[-1] == f"{path}: no IP, CIDR, domain or URL indicator found"
+
+
+# --- report templates --------------------------------------------------------------------
+
+TEMPLATES = {
+    "syntax": ("[subject]\n{% if report.kind %}\nV/v {{ report.unit.name }\n", 3),
+    "undefined": ("[subject]\n\nV/v {{ report.no_such_field }}\n", 3),
+}
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_a_broken_report_template_is_refused_at_its_line(tmp_path: Path, name: str) -> None:
+    db = tmp_path / "raquet.db"
+    with Store(f"sqlite:///{db}") as store:
+        forged.build(store, forged.PLAIN_NAME, forged.PLAIN_PROVINCE)
+    text, line = TEMPLATES[name]
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "text.vi.j2").write_text(text, encoding="utf-8")
+    out = tmp_path / "letter.html"
+    args = ["report", "--week", "2021-W22", "-f", "html", "-o", out, "--templates", templates]
+    (problem,) = refused(run(*args, db=db))
+    assert problem.startswith(f"{templates / 'text.vi.j2'}:{line}: template error: ")
+    assert not out.exists()
