@@ -199,10 +199,14 @@ def to_plain(node: Any) -> Any:
     """Strip ruamel's round-trip types so pydantic sees ordinary dicts, lists and scalars.
 
     ruamel's `ScalarInt`/`ScalarFloat` and `ScalarBoolean` would otherwise leak into
-    validated models (and a `ScalarBoolean` is an int, not a bool).
+    validated models (and a `ScalarBoolean` is an int, not a bool). A mapping used as a key
+    (`? {a: 1}`) stays ruamel's hashable one; pydantic then names it an unknown key.
     """
     if isinstance(node, Mapping):
-        return {to_plain(key): to_plain(value) for key, value in node.items()}
+        return {
+            key if isinstance(key, Mapping) else to_plain(key): to_plain(value)
+            for key, value in node.items()
+        }
     if isinstance(node, list):
         return [to_plain(item) for item in node]
     if type(node).__name__ == "ScalarBoolean":
@@ -334,7 +338,10 @@ def _shown(value: Any) -> str:
         return f"a number of about {int(value.bit_length() * 0.30103) + 1:,} digits"
     if isinstance(value, str) and len(value) > _SHOWN:
         return repr(value[:_SHOWN] + "…")
-    return repr(value)
+    try:
+        return repr(value)
+    except Exception:  # a pyinfra inventory's own object, whose repr fails
+        return f"a {type(value).__name__}"
 
 
 def _quote_hint(kind: str, value: Any) -> str:

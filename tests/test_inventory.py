@@ -514,3 +514,22 @@ def test_an_ansible_range_is_counted_before_it_is_expanded(tmp_path: Path) -> No
         f"{file}:2: web[0:99999999].example.org: this range names 100,000,000 hosts: more "
         "than 200,000 host entries in one inventory"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "? {a: 1}\n: 3\nunits: []\n",
+            "1: ordereddict([('a', 1)]): keys should be strings; got a mapping",
+        ),
+        ("units: &u [*u]\n", "1: units[0]: an alias inside the anchor it names"),
+        (f"units: 0x{'f' * 70}\n", "1: units: a number of 72 digits; at most 64 are read"),
+    ],
+)
+def test_odd_yaml_is_an_input_error_never_a_traceback(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    file = tmp_path / "odd.yml"
+    file.write_text(text, encoding="utf-8")
+    assert problems(file)[:1] == [f"{file}:{expected}"]
