@@ -7,6 +7,7 @@ changed normalisation, a lost date or a silently dropped line fails here.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -554,3 +555,13 @@ def test_index_refuses_values_that_are_not_canonical_addresses() -> None:
         index.add("ip", "evil.com", "f")
     with pytest.raises(ValueError):
         index.add("cidr", "10.0.0.0/40", "f")
+
+
+def test_references_and_comments_lose_their_control_characters(tmp_path: Path) -> None:
+    feed = tmp_path / "event.json"
+    attribute = {"type": "ip-dst", "value": "1.2.3.4", "comment": "C2\x00\u202e máy chủ\nmới"}
+    feed.write_text(json.dumps({"Event": {"info": "CV\t12", "Attribute": [attribute]}}))
+
+    (indicator,) = parse_feed(feed).indicators
+
+    assert (indicator.reference, indicator.comment) == ("CV 12", "C2  máy chủ mới")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 from pathlib import Path
 
@@ -93,8 +94,16 @@ class Collector:
         )
 
 
+_CONTROLS = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+"
+)
+
+
 def _text(value: str | None) -> str | None:
-    value = (value or "").strip()
+    """A reference or comment on one line, without control characters: a NUL from a JSON
+    feed would make PostgreSQL refuse the whole import, and bidirectional overrides would
+    disguise the text wherever it is shown."""
+    value = _CONTROLS.sub(" ", value or "").strip()
     return value or None
 
 
