@@ -184,7 +184,9 @@ def load_yaml(path: Path) -> Any:
         raise InputError([Problem(file, _line(err), "", f"YAML syntax error: {what}")]) from None
     except ReaderError as err:
         line = text[: err.position].count("\n") + 1
-        message = f"YAML syntax error: character {err.character!r} is not allowed in YAML"
+        char = err.character
+        shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+        message = f"YAML syntax error: the control character {shown} is not allowed in YAML"
         raise InputError([Problem(file, line, "", message)]) from None
     except YAMLError as err:
         raise InputError([Problem(file, None, "", f"YAML syntax error: {err}")]) from None

@@ -525,6 +525,10 @@ def test_an_ansible_range_is_counted_before_it_is_expanded(tmp_path: Path) -> No
         ),
         ("units: &u [*u]\n", "1: units[0]: an alias inside the anchor it names"),
         (f"units: 0x{'f' * 70}\n", "1: units: a number of 72 digits; at most 64 are read"),
+        (
+            "units:\n  - id: u\n    name: a\x07b\n",
+            "3: YAML syntax error: the control character U+0007 is not allowed in YAML",
+        ),
     ],
 )
 def test_odd_yaml_is_an_input_error_never_a_traceback(
