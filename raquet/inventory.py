@@ -154,6 +154,7 @@ class _Meta(BaseModel):
         return "\n".join(lines)
 
     def fields(self) -> dict[str, str]:
+        """The settings as `Inventory` takes them (a subclass's other fields left out)."""
         return self.model_dump(include=set(_Meta.model_fields))
 
     @field_validator("timezone")
@@ -858,6 +859,7 @@ def _span(match: re.Match[str]) -> range:
 
 
 def _expanded(pattern: str) -> list[str]:
+    """The names a pattern stands for, once `_expand` has counted them."""
     match = _RANGE.search(pattern)
     if match is None:
         return [pattern]
