@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -96,8 +97,9 @@ class HostFacts(BaseModel):
         clock = sections.lines("host.clock")
         if clock:
             epoch, _, offset = clock[0].partition(" ")
-            if epoch.isdigit():
-                facts.now = datetime.fromtimestamp(int(epoch), UTC)
+            if epoch.isdigit() and len(epoch) <= 12:
+                with suppress(OverflowError, OSError, ValueError):  # a clock past year 9999
+                    facts.now = datetime.fromtimestamp(int(epoch), UTC)
             if len(offset) == 5 and offset[1:].isdigit():
                 sign = -1 if offset[0] == "-" else 1
                 facts.utc_offset_minutes = sign * (int(offset[1:3]) * 60 + int(offset[3:]))
