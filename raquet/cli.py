@@ -24,7 +24,7 @@ from checks import registry
 from checks import select as select_checks
 from raquet.console import SweepProgress, err, summary
 from raquet.errors import InputError
-from raquet.feeds import FormatChoice, parse_feed
+from raquet.feeds_cli import feeds_app
 from raquet.gather import sweep_context
 from raquet.inventory import load_inventory, summary_table
 from raquet.models import Host, HostResult, Inventory, SweepResult
@@ -45,9 +45,6 @@ app = typer.Typer(
 )
 inventory_app = typer.Typer(help="Inventories of units and hosts.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
-feeds_app = typer.Typer(
-    help="Indicator feeds: malicious IPs, CIDRs and domains.", no_args_is_help=True
-)
 app.add_typer(feeds_app, name="feeds")
 
 InventoryOpt = Annotated[
@@ -90,56 +87,6 @@ def inventory_check(inventory: InventoryOpt) -> None:
         f"{inv.source}: {inv.province or '(no province)'}, {len(inv.units)} units, {len(inv.hosts())} hosts"
     )
     print(summary_table(inv))
-
-
-@feeds_app.command("import")
-def feeds_import(
-    file: Annotated[
-        Path, typer.Argument(help="Feed file: text list, CSV, STIX 2.1, MISP JSON or XLSX.")
-    ],
-    name: Annotated[str | None, typer.Option(help="Feed name (default: the file's name).")] = None,
-    fmt: Annotated[FormatChoice, typer.Option("--format", help="File format.")] = "auto",
-    db: DbOpt = None,
-) -> None:
-    """Import (or replace) an indicator feed; malformed entries are listed and skipped."""
-    try:
-        parsed = parse_feed(file, fmt)
-    except InputError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE) from None
-    for problem in parsed.problems:
-        print(f"skipped: {problem}", file=sys.stderr)
-    with Store(db) as store:
-        info = store.import_feed(
-            name or file.stem,
-            str(file.resolve()),
-            parsed.format,
-            parsed.indicators,
-            problems=len(parsed.problems),
-        )
-    print(
-        f"feed {info.name}: {info.indicators} indicators from {file} ({info.format}), "
-        f"{info.problems} entries skipped"
-    )
-
-
-@feeds_app.command("list")
-def feeds_list(db: DbOpt = None) -> None:
-    """List imported feeds."""
-    with Store(db) as store:
-        rows = [
-            [
-                f.name,
-                f.indicators,
-                f.problems,
-                f.format,
-                f.imported_at.astimezone().strftime("%Y-%m-%d %H:%M"),
-                f.source,
-            ]
-            for f in store.feeds()
-        ]
-    print(tabulate(rows, headers=["feed", "indicators", "skipped", "format", "imported", "source"]))
 
 
 @app.command()

@@ -741,6 +741,9 @@ _DETECTION_COLUMNS = (
 )
 
 
+_SHOWN_FIELDS = ("kind", "value", "reference", "first_seen", "last_seen", "expires", "comment")
+
+
 class Store:
     """Sweeps and their host results in SQLite or PostgreSQL; one transaction per call."""
 
@@ -1038,6 +1041,72 @@ class Store:
         with self._sessions.begin() as session:
             rows = session.scalars(select(FeedRow).order_by(FeedRow.name))
             return [_feed_info(row) for row in rows]
+
+    def feed_detail(
+        self, name: str, sample: int = 20
+    ) -> tuple[FeedInfo, dict[str, int], list[Indicator]]:
+        """One feed (`raquet feeds show`): what its import said, how many indicators of each
+        kind it holds, and its first `sample` indicators in the order they were imported."""
+        with self._sessions.begin() as session:
+            feed = self._feed(session, name)
+            kinds = select(IndicatorRow.kind, func.count()).where(IndicatorRow.feed_id == feed.id)
+            counts = dict(session.execute(kinds.group_by(IndicatorRow.kind)).tuples().all())
+            first = (
+                select(
+                    IndicatorRow.kind,
+                    IndicatorRow.value,
+                    IndicatorRow.reference,
+                    IndicatorRow.first_seen,
+                    IndicatorRow.last_seen,
+                    IndicatorRow.expires,
+                    IndicatorRow.comment,
+                )
+                .where(IndicatorRow.feed_id == feed.id)
+                .order_by(IndicatorRow.id)
+                .limit(sample)
+            )
+            shown = [
+                Indicator.model_validate(dict(zip(_SHOWN_FIELDS, values, strict=True)))
+                for values in session.execute(first)
+            ]
+            return _feed_info(feed), counts, shown
+
+    @retried
+    def remove_feed(self, name: str) -> FeedInfo:
+        """Delete a feed and its indicators in one transaction; the next sweep no longer
+        matches against it (the findings of past sweeps keep the feed's name as evidence)."""
+        with self._sessions.begin() as session:
+            feed = self._feed(session, name)
+            info = _feed_info(feed)
+            session.execute(delete(IndicatorRow).where(IndicatorRow.feed_id == feed.id))
+            session.execute(delete(FeedRow).where(FeedRow.id == feed.id))
+            return info
+
+    def feeds_holding(self, indicators: list[Indicator], besides: str | None = None) -> list[str]:
+        """Names of the feeds (other than `besides`) whose indicators are exactly these, by kind
+        and value: importing the same list twice under two names doubles nothing in the
+        reports, but it is almost always a mistake worth saying. Only feeds with as many
+        indicators are read."""
+        wanted = {(i.kind, i.value) for i in indicators}
+        query = select(FeedRow.id, FeedRow.name).where(FeedRow.indicator_count == len(indicators))
+        same = []
+        with self._sessions.begin() as session:
+            for feed_id, name in session.execute(query.order_by(FeedRow.name)).all():
+                if name == besides:
+                    continue
+                values = select(IndicatorRow.kind, IndicatorRow.value).where(
+                    IndicatorRow.feed_id == feed_id
+                )
+                if set(session.execute(values).tuples()) == wanted:
+                    same.append(name)
+        return same
+
+    def _feed(self, session: Session, name: str) -> FeedRow:
+        feed = session.scalar(select(FeedRow).where(FeedRow.name == name))
+        if feed is None:
+            known = ", ".join(sorted(session.scalars(select(FeedRow.name)))) or "none"
+            raise FeedNotFound(f"no feed {name!r} in {self.url} (known: {known})")
+        return feed
 
     def indicator_set(
         self, names: list[str] | None = None, at: datetime | None = None

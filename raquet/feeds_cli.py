@@ -1,0 +1,132 @@
+"""`raquet feeds`: import, list, show and remove the indicator feeds sweeps match against.
+
+A province receives the same national list more than once (by e-mail, then in the
+letter's annex); importing it again under another name would make every match list two
+feeds. The reports count each connection once whatever the number of feeds, but the
+import says so, since two names for one list is almost always a mistake.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tabulate import tabulate
+
+from raquet.errors import InputError
+from raquet.feeds import FormatChoice, parse_feed
+from raquet.store import FeedNotFound, Store
+
+EXIT_USAGE = 2
+
+feeds_app = typer.Typer(
+    help="Indicator feeds: malicious IPs, CIDRs and domains.", no_args_is_help=True
+)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="RAQUET_DB",
+        help="Store URL (default: SQLite file in ~/.local/share/raquet).",
+    ),
+]
+NameArg = Annotated[str, typer.Argument(help="The feed's name, as `raquet feeds list` shows it.")]
+
+
+def _moment(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+@feeds_app.command("import")
+def feeds_import(
+    file: Annotated[
+        Path, typer.Argument(help="Feed file: text list, CSV, STIX 2.1, MISP JSON or XLSX.")
+    ],
+    name: Annotated[str | None, typer.Option(help="Feed name (default: the file's name).")] = None,
+    fmt: Annotated[FormatChoice, typer.Option("--format", help="File format.")] = "auto",
+    db: DbOpt = None,
+) -> None:
+    """Import (or replace) an indicator feed; malformed entries are listed and skipped."""
+    try:
+        parsed = parse_feed(file, fmt)
+    except InputError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from None
+    for problem in parsed.problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    feed_name = name or file.stem
+    with Store(db) as store:
+        twins = store.feeds_holding(parsed.indicators, besides=feed_name)
+        info = store.import_feed(
+            feed_name,
+            str(file.resolve()),
+            parsed.format,
+            parsed.indicators,
+            problems=len(parsed.problems),
+        )
+    print(
+        f"feed {info.name}: {info.indicators} indicators from {file} ({info.format}), "
+        f"{info.problems} entries skipped"
+    )
+    for twin in twins:
+        print(
+            f"warning: feed {info.name} holds exactly the indicators of feed {twin}; if it is "
+            f"the same list, drop the copy (`raquet feeds remove {info.name}`) and import "
+            f"updates with --name {twin}",
+            file=sys.stderr,
+        )
+
+
+@feeds_app.command("list")
+def feeds_list(db: DbOpt = None) -> None:
+    """List imported feeds."""
+    with Store(db) as store:
+        rows = [
+            [f.name, f.indicators, f.problems, f.format, _moment(f.imported_at), f.source]
+            for f in store.feeds()
+        ]
+    print(tabulate(rows, headers=["feed", "indicators", "skipped", "format", "imported", "source"]))
+
+
+@feeds_app.command("show")
+def feeds_show(
+    name: NameArg,
+    limit: Annotated[int, typer.Option(min=0, help="Indicators listed.")] = 20,
+    db: DbOpt = None,
+) -> None:
+    """Show one feed: where it came from, its indicators by kind, the first of them."""
+    with Store(db) as store:
+        try:
+            info, kinds, shown = store.feed_detail(name, limit)
+        except FeedNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USAGE) from None
+    by_kind = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())) or "none"
+    print(f"feed {info.name}")
+    print(f"  source:     {info.source} ({info.format})")
+    print(f"  imported:   {_moment(info.imported_at)}")
+    print(f"  indicators: {info.indicators} ({by_kind}); {info.problems} entries skipped")
+    if shown:
+        rows = [
+            [i.kind, i.value, i.reference or "", _moment(i.expires), i.comment or ""] for i in shown
+        ]
+        print(tabulate(rows, headers=["kind", "value", "reference", "expires", "comment"]))
+        if info.indicators > len(shown):
+            print(f"... and {info.indicators - len(shown)} more (--limit N)")
+
+
+@feeds_app.command("remove")
+def feeds_remove(name: NameArg, db: DbOpt = None) -> None:
+    """Remove a feed and its indicators; later sweeps no longer match against it."""
+    with Store(db) as store:
+        try:
+            info = store.remove_feed(name)
+        except FeedNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USAGE) from None
+    print(f"removed feed {info.name} ({info.indicators} indicators)")
