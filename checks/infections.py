@@ -104,13 +104,13 @@ rq_records() {{
         bytes -= length(ring[first]) + 1; delete ring[first]; first++
       }}
     }}
-    END {{ for (i = first; i <= last; i++) print ring[i]; printf "%s", marks; print "@kept " last - first + 1 }}
+    END {{ for (i = first; i <= last; i++) print ring[i]; printf "%s", marks }}
   '
 }}
 """
 """`rq_records FORMAT` (stdin): one output line per record, `r ` + the record with `\\` as
 `\\\\` and each joined newline as `\\n` (`\\~` at the end: cut at MAX_RECORD_BYTES), the
-newest that fit, then `@format clamd|clamscan|lines`, `@records N` (read) and `@kept N`.
+newest that fit, then `@format clamd|clamscan|lines` and `@records N` (how many it read).
 FORMAT `auto` is a log file: clamd's when its first line carries clamd's timestamp."""
 
 
@@ -231,7 +231,16 @@ def _unescape(text: str) -> tuple[str, bool]:
 def read_sources(lines: list[str], name: str) -> list[Source]:
     """The sources of one section: `@file PATH` starts each log file; the journal and the
     scan are one source each, named `name`. Lines that are neither records nor the
-    snippet's markers (a tool's error message) are not records."""
+    snippet's markers (a tool's error message) are not records. A source without its
+    `@format` was not read on the host (no awk?): that is no proof of no detection."""
+    sources = _sources(lines, name)
+    unread = [s.name for s in sources if not s.format and "missing" not in s.marks]
+    if unread:
+        raise ValueError(f"the host could not read {clean(', '.join(unread), 200)} (is awk there?)")
+    return sources
+
+
+def _sources(lines: list[str], name: str) -> list[Source]:
     sources: list[Source] = []
     for line in lines:
         if line.startswith("@file "):

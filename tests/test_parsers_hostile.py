@@ -386,6 +386,19 @@ def test_a_flooded_log_is_suspicious_when_what_was_read_is_recent() -> None:
     assert line["reason"].startswith("2000 older record(s) were not read")
 
 
+def test_a_log_the_host_could_not_read_is_an_error_not_a_pass() -> None:
+    """Without awk the host sends a log's name and no records: that proves nothing."""
+    sections = Sections(
+        {
+            "infections.logs": "@file /var/log/clamav/clamav.log\nsh: 1: awk: not found",
+            "infections.__exit": "0",
+        }
+    )
+    finding = judged("infections", sections, hostfacts=facts()).finding
+    assert finding.status == "error"
+    assert "could not read /var/log/clamav/clamav.log" in finding.title
+
+
 # --- clamscan's log ---------------------------------------------------------------------
 
 
