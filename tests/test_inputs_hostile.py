@@ -327,7 +327,7 @@ def test_a_workbook_part_compressed_a_thousandfold_is_refused(tmp_path: Path) ->
     )
 
 
-def test_a_workbook_entity_bomb_is_refused_by_expat(tmp_path: Path) -> None:
+def test_a_workbook_entity_bomb_is_refused_by_the_xml_parser(tmp_path: Path) -> None:
     entities = "".join(f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 10))
     sheet = (
         f'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol0 "lol">{entities}]>'
@@ -338,9 +338,9 @@ def test_a_workbook_entity_bomb_is_refused_by_expat(tmp_path: Path) -> None:
     path = _workbook(tmp_path / "ioc.xlsx", {"xl/worksheets/sheet1.xml": sheet.encode()})
     result = run("feeds", "import", path, db=tmp_path / "db")
     (problem,) = refused(result)
-    assert problem.startswith(
-        f"{path}: not a readable XLSX workbook: ParseError: limit on input amplification factor"
-    )
+    assert problem.startswith(f"{path}: not a readable XLSX workbook: ")
+    # expat's own amplification limit, or defusedxml refusing entities when installed
+    assert "limit on input amplification factor" in problem or "EntitiesForbidden" in problem
 
 
 def test_a_sheet_claiming_every_row_and_column_is_read_in_bounded_time(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ its first sheet's first column. Problems name the sheet and column (`IOC!B`) and
 A workbook is a zip of XML parts, so before openpyxl opens it the parts' declared sizes are
 checked (zipfile never inflates a part past its declared size): a zip bomb is refused
 unopened. Sheets are then streamed (`read_only`), at most `MAX_COLUMNS` cells a row and
-`MAX_ENTRIES` rows in all, however many rows and columns a sheet claims; XML entity bombs
-are refused by expat's own amplification limit and lxml's entity setting in openpyxl.
+`MAX_ENTRIES` rows in all, however many rows and columns a sheet claims. XML entity bombs
+are refused by the XML parsers openpyxl uses: defusedxml when it is installed (openpyxl's
+own advice), else expat's amplification limit, and lxml without entity resolution.
 """
 
 from __future__ import annotations
@@ -44,9 +45,13 @@ class _SheetError(Exception):
 
 
 def _unreadable(error: BaseException) -> str:
-    """What openpyxl said, short: it raises whatever its XML and zip readers raise (bad XML,
-    a bad part, expat refusing an entity bomb), with messages of any length."""
-    return f"not a readable XLSX workbook: {type(error).__name__}: {str(error)[:200]}"
+    """What openpyxl's readers said, short: it raises whatever its XML and zip readers raise
+    (bad XML, a bad part, an entity bomb refused by expat or defusedxml), sometimes wrapped
+    in a ValueError of its own; the first cause is the one that names the fault."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    message = str(error).split("\n", 1)[0][:200]
+    return f"not a readable XLSX workbook: {type(error).__name__}: {message}"
 
 
 class _Budget:
