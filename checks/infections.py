@@ -22,21 +22,38 @@ newlines included. A name can therefore carry whole lines that look like clamd's
 - A detection is accepted only in the exact format of its source, and a line is never a
   detection of its own when it may be the rest of a file name: after a path that clamd has
   not finished (`/…` without `: NAME FOUND`, `: OK` or ` ERROR`), a timestamped line is
-  still that path; after a warning that ends in a path, so is one stamped the same second.
-- Times only move forward: a record dated before the one above it is backdated, one dated
-  after the sweep is from the future; neither is a detection. A clamscan summary must count
-  the detections above it. The journal says itself when it received each entry.
+  still that path; after a warning that ends in a path, so is a `FOUND` line stamped the
+  same second. In a clamscan log, which has no timestamps, a line clamscan could not have
+  begun with is the rest of the name above it.
+- Times only move forward: a record dated before the one above it (the rotated `.1` file
+  read first) is backdated, one dated after the sweep is from the future; neither is a
+  detection. A clamscan summary must count the results above it, and a run's results wait
+  for the next summary: one forged inside a name leaves the run's own summary miscounting.
+- The journal says itself when it received each entry: a syslog entry is one record whole;
+  clamd's stdout lines can only continue a record within one write (one receive time), and
+  their own timestamps must agree with the journal's.
 - Whatever is odd — a name with a line break, a line no ClamAV writes, a backdated record,
-  more records than were read — is listed as suspicious and fails the check as critical.
+  a miscounting summary, more records than were read — is listed as suspicious and fails
+  the check as critical, even when no detection is left.
 
-What a crafted name can still do: write lines that are, byte for byte, what clamd would
-have written — a complete detection line after a record that looks finished, dated
-between the attack and the sweep. Such a line is read as a detection (a false positive,
-with the name and path the attacker chose, counted in the weekly letter). It cannot date a
-detection before the record above it, hide a genuine detection (at worst that becomes a
-suspicious line, which fails the check as critical all the same), or split a genuine record
-in two. clamd logging to syslog (`LogSyslog yes`) gives the journal one entry per record,
-which no name can forge.
+What a crafted name can still do:
+
+- Write lines that are, byte for byte, what clamd or clamscan would have written: a
+  complete detection line after a line that looks finished, dated between the record
+  above it and the sweep. It is read as a detection — a false positive, under the name and
+  path the attacker chose, stored and counted in the weekly letter.
+- Turn a genuine detection into a suspicious line: a name that leaves a record unfinished
+  (or a path warning stamped the same second) takes the next detection into itself. The
+  check fails as critical and lists it, but it is not stored as a detection.
+- In a clamscan log, knowing how many detections precede its file in the same run, forge a
+  summary that counts them and re-date them to any time after the run above it in the file.
+- Flood the log: only the newest MAX_RECORDS records are read; older ones that may be in
+  the window make the check fail as critical, but are not stored.
+
+It cannot date a detection before the record above it, make a forged line pass where a
+name is unfinished, or — but for the clamscan re-dating above — make a genuine detection
+vanish without the check failing. clamd logging to syslog (`LogSyslog yes`) gives the
+journal one entry per record, which no name can forge.
 """
 
 from __future__ import annotations
