@@ -10,7 +10,7 @@ successful update in freshclam's log, the newest database file's modification ti
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
 from typing import Any, Literal
 
@@ -106,11 +106,23 @@ def parse_cvd_header(header: str) -> datetime | None:
     fields = header.strip().split(":")
     if len(fields) < 2 or fields[0] != "ClamAV-VDB":
         return None
-    if len(fields) >= 9 and fields[8].strip().isdigit():
-        return datetime.fromtimestamp(int(fields[8].strip()), UTC)
+    built = epoch(fields[8].strip(), UTC) if len(fields) >= 9 else None
+    if built is not None:
+        return built
     try:
         return datetime.strptime(fields[1].strip(), "%d %b %Y %H-%M %z")
     except ValueError:
+        return None
+
+
+def epoch(text: str, tz: tzinfo) -> datetime | None:
+    """Seconds since 1970 as a time; None when the text is no such number or one no datetime
+    holds (a host's `stat` or database header may say anything)."""
+    if not text.isdigit():
+        return None
+    try:
+        return datetime.fromtimestamp(int(text), tz)
+    except (OverflowError, OSError, ValueError):
         return None
 
 
@@ -138,8 +150,8 @@ class AvCheck(Check[AvState | windows.WindowsAvState]):
             kind, _, rest = line.partition(" ")
             if kind == "file":
                 stamp, _, path = rest.partition(" ")
-                if stamp.isdigit():
-                    mtime = datetime.fromtimestamp(int(stamp), facts.tz)
+                mtime = epoch(stamp, facts.tz)
+                if mtime is not None:
                     state.db_files.append(DbFile(path=clean(path), mtime=mtime))
             elif kind == "header" and state.db_files:
                 state.db_files[-1].build_time = parse_cvd_header(rest)

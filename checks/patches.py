@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from checks.av import epoch
 from checks.base import Check, Context, HostFacts, Sections, clean, load_data
 from checks.pending import overdue
 from checks.windows import patches as windows
@@ -150,8 +151,7 @@ class PatchesCheck(Check[PatchState | windows.WindowsPatchState]):
             state.manager = "apt"
             state.updates, state.errors = parse_apt(sections.lines("patches.apt"))
             stamp = sections.lines("patches.apt_lists")
-            if stamp and stamp[0].isdigit():
-                state.lists_updated_at = datetime.fromtimestamp(int(stamp[0]), facts.tz)
+            state.lists_updated_at = epoch(stamp[0], facts.tz) if stamp else None
         elif "patches.dnf_updates" in sections:
             state.manager = "dnf"
             state.updates = parse_dnf(

@@ -28,7 +28,7 @@ from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
@@ -648,6 +648,8 @@ _LINES = st.lists(
             "ID=debian",
             'VERSION_ID="12"',
             "9999999999999999999999 +0700",
+            "99999999999999999999",
+            "file 99999999999999999999 /var/lib/clamav/main.cvd",
             "1700000000 -9999",
             "Etc/../../x",
         ]
@@ -702,8 +704,17 @@ def test_package_lists_parse_anything(host: dict[str, str], sections: Sections) 
         assert package.name.isprintable() and package.version.isprintable()
 
 
+_HUGE = "99999999999999999999"
+_SANE_HOST = {"host.os_release": "ID=debian", "host.clock": "1700000000 +0000"}
+
+
 @HOSTILE
 @given(_HOST, _sections("av", ["procs", "clamav", "db", "freshclam_log"]))
+@example(
+    _SANE_HOST,
+    Sections({"av.db": f"file 0 /x.cvd\nheader ClamAV-VDB:07 Oct 2024:1:2:90:md5:dsig:b:{_HUGE}"}),
+)
+@example(_SANE_HOST, Sections({"av.db": f"file {_HUGE} /var/lib/clamav/main.cvd"}))
 def test_av_sections_parse_anything(host: dict[str, str], sections: Sections) -> None:
     sections.update(host)
     assert judged("av", sections).finding.check == "av"
@@ -715,6 +726,7 @@ def test_av_sections_parse_anything(host: dict[str, str], sections: Sections) ->
     _sections("patches", ["apt", "apt_lists", "reboot"])
     | _sections("patches", ["dnf_security", "dnf_updates", "reboot"]),
 )
+@example(_SANE_HOST, Sections({"patches.apt": "", "patches.apt_lists": _HUGE}))
 def test_patches_sections_parse_anything(host: dict[str, str], sections: Sections) -> None:
     sections.update(host)
     assert judged("patches", sections).finding.check == "patches"
@@ -731,6 +743,7 @@ _JSON = st.recursive(
             "/Date(1623020400000)/",
             "/Date(-99999999999999999)/",
             "20240101000000.000000+420",
+            "99991231235959.000000-999",
             "2024-01-01T00:00:00Z",
             "file:_C:\\x.exe",
             "9999-12-31T23:59:59-12:00",
