@@ -757,7 +757,7 @@ class Store:
             self.engine = _create_engine(target)
             self._sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._prepare_schema()
-        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        except (NoSuchModuleError, ImportError) as exc:
             extra = " (pip install 'raquet[postgres]')" if "postgres" in target.drivername else ""
             raise StoreError(f"{self.url}: the database driver is not installed{extra}") from exc
         except OSError as exc:

@@ -64,3 +64,23 @@ def test_reads_go_on_while_another_writer_holds_the_lock_and_a_write_is_named(
     finally:
         locker.execute("ROLLBACK")
     assert proc.returncode == 2 and "locked" in proc.stderr, proc.stderr
+
+
+def test_postgresql_without_its_driver_says_what_to_install() -> None:
+    """psycopg hidden from the interpreter, as on a jump host installed without `[postgres]`."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import sys; sys.modules['psycopg'] = None; "
+        "sys.argv = ['raquet', 'history', '--db', 'postgresql://raquet@localhost/raquet']; "
+        "from raquet.cli import main; main()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "driver is not installed" in proc.stderr and "raquet[postgres]" in proc.stderr
+    assert "Traceback" not in proc.stderr
