@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import raquet_cli
+from tests.conftest import ROOT, raquet_cli
 
 
 def _corrupt(path: Path) -> str:
@@ -68,11 +70,6 @@ def test_reads_go_on_while_another_writer_holds_the_lock_and_a_write_is_named(
 
 def test_postgresql_without_its_driver_says_what_to_install() -> None:
     """psycopg hidden from the interpreter, as on a jump host installed without `[postgres]`."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
     code = (
         "import sys; sys.modules['psycopg'] = None; "
         "sys.argv = ['raquet', 'history', '--db', 'postgresql://raquet@localhost/raquet']; "
