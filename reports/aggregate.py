@@ -24,11 +24,15 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Container, Iterable
 from datetime import datetime
+from pathlib import Path
 
 from raquet.store import StoredDetection
 from reports.change import Change
 from reports.collect import TREND_WEEKS, Collected, UnitSweep
-from reports.formatting import Lang
+from reports.connections import counts as connection_counts
+from reports.connections import rows_of as connection_rows
+from reports.explain import Explainer
+from reports.formatting import Formatter, Lang
 from reports.labels import labels
 from reports.model import (
     CleanedHost,
@@ -62,13 +66,25 @@ def _by_week(data: Collected) -> list[list[StoredDetection]]:
     """Detections in one bucket per week of `_weeks`."""
     weeks = _weeks(data)
     starts = [week.start(data.zone) for week in weeks]
-    end = data.week.end(data.zone)
+    end = data.until
     buckets: list[list[StoredDetection]] = [[] for _ in weeks]
     for detection in data.detections:
         index = bisect_right(starts, detection.detected_at) - 1
         if index >= 0 and detection.detected_at < end:
             buckets[index].append(detection)
     return buckets
+
+
+def _like_for_like(data: Collected, last: list[StoredDetection]) -> list[StoredDetection]:
+    """Last week's detections over as much of it as this week has had: a week still in
+    progress is compared with the same days (and hours) of the week before."""
+    elapsed = data.until - data.week.start(data.zone)
+    cutoff = data.week.shifted(-1).start(data.zone) + elapsed
+    return [d for d in last if d.detected_at < cutoff]
+
+
+def _complete(data: Collected) -> bool:
+    return data.until >= data.week.end(data.zone)
 
 
 def _hosts(detections: Iterable[StoredDetection]) -> set[HostKey]:
@@ -211,51 +227,54 @@ def _malware(this: list[StoredDetection]) -> list[MalwareRow]:
 
 
 def _connections(current: dict[str, UnitSweep]) -> list[ConnectionRow]:
+    return [
+        row
+        for unit, part in sorted(current.items())
+        for host in part.hosts
+        for row in connection_rows(unit, host)
+    ]
+
+
+def _signature_days(part: UnitSweep) -> float | None:
+    """The signature age limit the unit's sweep judged by (its stored policy)."""
+    policy = part.sweep.options.get("policy_document")
+    av = policy.get("av") if isinstance(policy, dict) else None
+    limit = av.get("max_signature_age_days") if isinstance(av, dict) else None
+    return float(limit) if isinstance(limit, int | float) else None
+
+
+def _failing(part: UnitSweep, explainer: Explainer) -> list[FailingFinding]:
+    """What the unit must act on: failed checks and checks that could not judge (`error`),
+    among them a host whose output was tampered with (the sweep's critical error finding
+    with `evidence.tampered`), each explained in the report's language."""
+    limit = _signature_days(part)
     rows = []
-    for unit, part in sorted(current.items()):
-        for host in part.hosts:
-            for finding in host.findings:
-                matches = (
-                    finding.evidence.get("matches") if finding.check == "connections" else None
+    for host in part.hosts:
+        for f in host.findings:
+            if f.status not in ("fail", "error"):
+                continue
+            explained = explainer.explain(f, limit)
+            rows.append(
+                FailingFinding(
+                    unit=host.unit,
+                    host=host.name,
+                    check=f.check,
+                    status=f.status,
+                    severity=f.severity,
+                    title=explained["title"],
+                    detail=explained["detail"],
+                    check_title=f.title,
+                    evidence=f.evidence,
                 )
-                for match in matches if isinstance(matches, list) else []:
-                    if not isinstance(match, dict):
-                        continue
-                    field = {k: "" if v is None else str(v) for k, v in match.items()}
-                    rows.append(
-                        ConnectionRow(
-                            unit=unit,
-                            host=host.name,
-                            kind=field.get("kind", ""),
-                            indicator=field.get("indicator", ""),
-                            remote=field.get("remote", ""),
-                            pid=field.get("pid", ""),
-                            process=field.get("process", ""),
-                            feed=field.get("feed", ""),
-                        )
-                    )
+            )
     return rows
 
 
-def _failing(part: UnitSweep, lang: Lang) -> list[FailingFinding]:
-    """What the unit must act on: failed checks and checks that could not judge (`error`),
-    among them a host whose output was tampered with (the sweep's critical error finding
-    with `evidence.tampered`), titled so in the report's language."""
-    tampered = labels(lang).tampered
-    return [
-        FailingFinding(
-            unit=host.unit,
-            host=host.name,
-            check=f.check,
-            status=f.status,
-            severity=f.severity,
-            title=tampered if f.evidence.get("tampered") is True else f.title,
-            evidence=f.evidence,
-        )
-        for host in part.hosts
-        for f in host.findings
-        if f.status in ("fail", "error")
-    ]
+def _ordered(data: Collected, unit_ids: list[str]) -> list[str]:
+    """Units in the order the inventory (or the report settings) names them, then any other
+    unit met in the week by id: a letter's recipients stay in one order week to week."""
+    named = list(data.unit_names)
+    return named + [uid for uid in unit_ids if uid not in data.unit_names]
 
 
 def _unswept(unit: str, part: UnitSweep) -> list[UnsweptHost]:
@@ -275,14 +294,17 @@ def _unswept(unit: str, part: UnitSweep) -> list[UnsweptHost]:
     return rows
 
 
-def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Report:
+def build(
+    data: Collected, unit: str | None, lang: Lang, now: datetime, templates: Path | None = None
+) -> Report:
     """The province letter of `data`, or the report of one unit of it.
 
     Computed on the store's text as it is, then every string of the result goes through
     `reports.text.clean` in one pass: no field can be forgotten.
     """
     buckets = _by_week(data)
-    this, last = buckets[-1], buckets[-2]
+    complete = _complete(data)
+    this, last = buckets[-1], buckets[-2] if complete else _like_for_like(data, buckets[-2])
     cleaned = _cleaned(data)
     done_by_unit: dict[str, list[RemediationDone]] = defaultdict(list)
     for r in data.remediations:
@@ -311,6 +333,7 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
     for uid, part in data.current.items():
         by_sweep[part.sweep.id].append(uid)
     sweeps = {part.sweep.id: part.sweep for part in data.current.values()}
+    connections = _connections(data.current)
     report = Report(
         kind="province" if unit is None else "unit",
         lang=lang,
@@ -319,7 +342,14 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
         timezone=data.zone.key,
         week=str(data.week),
         period_start=data.week.monday,
-        period_end=data.week.sunday,
+        period_end=data.week.sunday if complete else data.until.astimezone(data.zone).date(),
+        complete=complete,
+        until=None if complete else data.until.astimezone(data.zone),
+        compared_until=None
+        if complete
+        else (
+            data.week.shifted(-1).start(data.zone) + (data.until - data.week.start(data.zone))
+        ).astimezone(data.zone),
         generated_at=now.astimezone(data.zone),
         sweep_id=data.sweep_id,
         sweeps=[
@@ -331,6 +361,7 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
         metrics=_metrics(this, last),
         top_units=[u.name for u in units if most and u.detections.current == most],
         top_units_detections=most,
+        unit_order=[data.unit_names.get(uid, uid) for uid in _ordered(data, unit_ids)],
         units=sorted(units, key=lambda u: (-u.detections.current, u.name)),
         totals=Totals(
             in_scope=sum(u.in_scope for u in units),
@@ -351,7 +382,8 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
             for week, bucket in zip(_weeks(data), buckets, strict=True)
         ],
         infected_hosts=_infected_hosts(this, data.unit_names, cleaned),
-        connections=_connections(data.current),
+        connections=connections,
+        connection_counts=connection_counts(connections),
         cleaned=list(cleaned.values()),
     )
     if unit is not None:
@@ -361,7 +393,8 @@ def build(data: Collected, unit: str | None, lang: Lang, now: datetime) -> Repor
             DetectionRow.model_validate(d, from_attributes=True)
             for d in sorted(this, key=lambda d: (d.detected_at, d.host, d.name))
         ]
-        report.failing = _failing(part, lang)
+        fmt = Formatter(lang, data.zone)
+        report.failing = _failing(part, Explainer(templates, fmt, labels(lang)))
         report.unswept = _unswept(unit, part)
         report.remediations = data.remediations
     return Report.model_validate(clean_json(report.model_dump()))

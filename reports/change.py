@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, computed_field, field_serializer
 
 Direction = Literal["up", "down", "same", "new"]
 _CENT = Decimal("0.01")
@@ -37,6 +37,18 @@ class Change(BaseModel):
     @property
     def percent(self) -> Decimal | None:
         return percent_change(self.current, self.previous)
+
+    @field_serializer("percent", when_used="json")
+    def _percent_number(self, value: Decimal | None) -> float | None:
+        """JSON carries the percentage as a number (59.7); `percent_text` has it as rounded."""
+        return None if value is None else float(value)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def percent_text(self) -> str | None:
+        """The rounded percentage as text, two decimals ("59.70"), for machines to show."""
+        value = self.percent
+        return None if value is None else f"{value:.2f}"
 
     @computed_field  # type: ignore[prop-decorator]
     @property

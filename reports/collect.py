@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import inspect
 
 from raquet.models import VERIFICATION_PURPOSE, HostResult
@@ -46,7 +46,8 @@ class UsageError(Exception):
 
 
 class Selection(BaseModel):
-    """What the user asked for: one sweep or one week (default: this week), one unit or all."""
+    """What the user asked for: one sweep or one week (default: the last complete week), one
+    unit or all."""
 
     sweep: str | None = None
     week: IsoWeek | None = None
@@ -68,6 +69,7 @@ class Collected(BaseModel):
 
     zone: ZoneInfo
     week: IsoWeek
+    until: datetime = Field(description="the week's end, or now while it is still in progress")
     province: str
     issuer: str
     unit_names: dict[str, str]
@@ -216,7 +218,7 @@ def collect(store: Store, selection: Selection, now: datetime) -> Collected:
     week = (
         IsoWeek.containing(chosen.started_at, zone)
         if chosen
-        else selection.week or IsoWeek.containing(now, zone)
+        else selection.week or IsoWeek.containing(now, zone).shifted(-1)
     )
     period = _sweeps_since(store, week.shifted(-1).start(zone), selection.unit)
     period = [info for info in period if info.started_at < week.end(zone)]
@@ -245,6 +247,7 @@ def collect(store: Store, selection: Selection, now: datetime) -> Collected:
     return Collected(
         zone=zone,
         week=week,
+        until=min(week.end(zone), max(now, week.start(zone))),
         province=newest_read.province,
         issuer=str(newest_read.options.get("issuer") or ""),
         unit_names=_unit_names([*week_sweeps, *period]),

@@ -1,6 +1,6 @@
 """How numbers, percentages and dates are written in each report language.
 
-Vietnamese writes 4.505 and 59,70 % and dates dd/mm/yyyy; English 4,505 and 59.70 %.
+Vietnamese writes 4.505 and 59,70% and dates dd/mm/yyyy; English 4,505 and 59.70%.
 Done by hand rather than through a locale database so that a report reads the same on
 every jump host, whatever locales it has installed.
 """
@@ -33,10 +33,18 @@ class Formatter:
         return self._local(f"{value:,}")
 
     def percent(self, value: Decimal) -> str:
-        return self._local(f"{abs(value):,.2f}") + " %"
+        """Two decimals and the sign written as official letters write it: 52,17%."""
+        return self._local(f"{abs(value):,.2f}") + "%"
+
+    def decimal(self, value: float | int | None) -> str:
+        """A measure such as a number of days: 38,6 or 7 (at most two decimals, no trailing 0)."""
+        if value is None:
+            return ""
+        text = f"{round(float(value), 2):,.2f}".rstrip("0").rstrip(".")
+        return self._local(text)
 
     def change(self, change: Change) -> str:
-        """Signed change for tables: +59,70 %, \u221251,52 %, 0,00 %, mới (or a dash: both 0)."""
+        """Signed change for tables: +59,70%, \u221251,52%, 0,00%, mới (or a dash: both 0)."""
         if change.percent is None:
             if change.direction == "new":
                 return "mới" if self.lang == "vi" else "new"

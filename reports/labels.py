@@ -84,7 +84,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "c_status": ("Trạng thái", "Status"),
     "c_kind": ("Loại", "Kind"),
     "c_indicator": ("Chỉ báo", "Indicator"),
-    "c_remote": ("Địa chỉ đích", "Remote"),
+    "c_remote": ("Địa chỉ đích / dòng tệp hosts", "Remote address / hosts-file line"),
     "c_pid": ("PID", "PID"),
     "c_process": ("Tiến trình", "Process"),
     "c_feed": ("Nguồn danh sách", "Feed"),
@@ -161,6 +161,9 @@ _LABELS: dict[str, tuple[str, str]] = {
     "r_failed": ("Thất bại", "Failed"),
     "r_unverified": ("Chưa xác minh", "Unverified"),
     "r_undone": ("Đã hoàn tác", "Undone"),
+    "k_socket": ("Kết nối đang hoạt động", "Live connection"),
+    "k_hosts_file": ("Dòng tệp hosts", "Hosts-file entry"),
+    "k_dns_cache": ("Tên miền trong bộ nhớ đệm DNS", "Name in the DNS cache"),
     "v_info": ("thông tin", "info"),
     "v_low": ("thấp", "low"),
     "v_medium": ("trung bình", "medium"),
@@ -189,6 +192,9 @@ class Labels(dict[str, str]):
 
     def remediation(self, value: str) -> str:
         return self.get(f"r_{value}", value)
+
+    def connection_source(self, value: str) -> str:
+        return self.get(f"k_{value}", value)
 
 
 def labels(lang: Lang) -> Labels:

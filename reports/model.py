@@ -115,23 +115,43 @@ class DetectionRow(BaseModel):
 
 
 class ConnectionRow(BaseModel):
+    """One live connection, hosts-file entry or cached DNS name (`reports.connections`),
+    with every indicator, kind and feed that matched it."""
+
     unit: str
     host: str
-    kind: str
-    indicator: str
-    remote: str
-    pid: str
-    process: str
-    feed: str
+    source: Literal["socket", "hosts_file", "dns_cache"]
+    remote: str = Field(description="address:port; the hosts-file line; the cached record")
+    pid: str = ""
+    process: str = ""
+    kinds: list[str] = Field(default_factory=list)
+    indicators: list[str] = Field(default_factory=list)
+    feeds: list[str] = Field(default_factory=list)
+    references: list[str] = Field(default_factory=list)
+
+
+class ConnectionCounts(BaseModel):
+    """Distinct live connections, hosts-file entries, DNS cache names, and machines with any."""
+
+    live: int = 0
+    hosts_entries: int = 0
+    dns_names: int = 0
+    machines: int = 0
 
 
 class FailingFinding(BaseModel):
+    """A finding to act on. `title` and `detail` are in the report's language (what was
+    found, what to do; `reports.explain`), `check_title` the check's own words; `evidence`
+    is kept whole for JSON, XLSX and the evidence appendix."""
+
     unit: str
     host: str
     check: str
     status: str
     severity: str
     title: str
+    detail: str = ""
+    check_title: str = ""
     evidence: dict[str, Any]
 
 
@@ -183,18 +203,27 @@ class Report(BaseModel):
     week: str
     period_start: date
     period_end: date
+    complete: bool = Field(True, description="False: the week was still in progress")
+    until: datetime | None = Field(None, description="an incomplete week: figures up to here")
+    compared_until: datetime | None = Field(
+        None, description="an incomplete week: last week counted up to here (like for like)"
+    )
     generated_at: datetime
     sweep_id: str | None = Field(None, description="set when one sweep was selected")
     sweeps: list[SweepRef]
     metrics: Metrics
     top_units: list[str]
     top_units_detections: int
+    unit_order: list[str] = Field(
+        default_factory=list, description="unit names in the inventory's (or settings') order"
+    )
     units: list[UnitRow]
     totals: Totals
     malware: list[MalwareRow]
     trend: list[WeekPoint]
     infected_hosts: list[InfectedHost]
     connections: list[ConnectionRow]
+    connection_counts: ConnectionCounts = ConnectionCounts()
     cleaned: list[CleanedHost]
     unit: UnitRow | None = None
     detections: list[DetectionRow] = Field(default_factory=list)

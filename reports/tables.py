@@ -177,10 +177,10 @@ def connections(report: Report, L: Labels) -> Table:
             L.c_unit,
             L.c_host,
             L.c_kind,
-            L.c_indicator,
             L.c_remote,
             L.c_pid,
             L.c_process,
+            L.c_indicator,
             L.c_feed,
         ],
         rows=_numbered(
@@ -188,12 +188,12 @@ def connections(report: Report, L: Labels) -> Table:
                 _cells(
                     names.get(c.unit, c.unit),
                     c.host,
-                    c.kind,
-                    c.indicator,
+                    L.connection_source(c.source),
                     c.remote,
                     c.pid,
                     c.process,
-                    c.feed,
+                    ", ".join(c.indicators),
+                    ", ".join(c.feeds),
                 )
                 for c in report.connections
             ]

@@ -7,7 +7,7 @@ a typo in a template must not silently print an empty figure in an official lett
 
 What templates get: `report` (reports.model.Report), `doc` (reports.document.Document)
 in the HTML and Markdown ones, `L` (the labels of the language), the filters `num`,
-`pct`, `change`, `date`, `datetime`, `cell` (numbers and dates as the language writes
+`pct`, `decimal`, `change`, `date`, `datetime`, `cell` (numbers and dates as the language writes
 them), `bold` (prose) and `breakable` (HTML table cells), and the test `numeric`.
 """
 
@@ -124,6 +124,7 @@ def environment(
     filters: dict[str, Any] = {
         "num": fmt.number,
         "pct": fmt.percent,
+        "decimal": fmt.decimal,
         "change": fmt.change,
         "date": fmt.day,
         "datetime": fmt.moment,
