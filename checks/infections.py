@@ -828,8 +828,9 @@ class InfectionsCheck(Check[InfectionsState]):
     def parse(self, sections: Sections, facts: HostFacts) -> InfectionsState:
         if facts.windows:
             found, sources, unavailable = windows.parse(sections)
+            kept, odd = _in_range(found)
             return InfectionsState(
-                detections=_unique(found), logs_read=sources, unavailable=unavailable
+                detections=_unique(kept), logs_read=sources, unavailable=unavailable, suspicious=odd
             )
         logs = parse_logs(sections.lines("infections.logs"), facts.tz, facts.now)
         reading = logs.reading
@@ -879,7 +880,7 @@ class InfectionsCheck(Check[InfectionsState]):
                 evidence=evidence,
             )
         if suspicious or active:
-            return self._failed(active, suspicious, lookback, evidence)
+            return self._failed(active, suspicious, lookback, evidence, facts.windows)
         title = f"No malware detected in the last {lookback:g} days"
         if recent:
             title = (
@@ -895,6 +896,7 @@ class InfectionsCheck(Check[InfectionsState]):
         suspicious: list[SuspiciousLine],
         lookback: float,
         evidence: dict[str, Any],
+        defender: bool,
     ) -> Finding:
         parts = []
         if active:
@@ -903,7 +905,9 @@ class InfectionsCheck(Check[InfectionsState]):
                 f"{len(active)} malware detection(s) in the last {lookback:g} days "
                 f"({', '.join(names[:3])})"
             )
-        if suspicious:
+        if suspicious and defender:
+            parts.append("Defender's detection history holds forged or suspicious records")
+        elif suspicious:
             parts.append("ClamAV's log holds forged or suspicious lines")
         return Finding(
             check=self.name,
@@ -973,6 +977,23 @@ def _unread(name: str, count: int, oldest: datetime | None) -> SuspiciousLine:
         text="",
         at=oldest,
     )
+
+
+def _in_range(found: list[Detection]) -> tuple[list[Detection], list[SuspiciousLine]]:
+    """Defender's detections in UTC; one dated where no clock can be (year 9999 west of UTC)
+    is no detection to store or show, but a record the host garbled or forged."""
+    kept, odd = [], []
+    for d in found:
+        try:
+            kept.append(d.model_copy(update={"detected_at": d.detected_at.astimezone(UTC)}))
+        except OverflowError:
+            text = f"{d.name}: {d.path} at {d.detected_at.isoformat()}"
+            odd.append(
+                SuspiciousLine(
+                    source=windows.SOURCE, reason="dated past any clock", text=visible(text, 300)
+                )
+            )
+    return kept, odd
 
 
 def _unique(found: list[Detection]) -> list[Detection]:

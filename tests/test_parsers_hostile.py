@@ -812,6 +812,29 @@ def test_windows_json_that_is_not_json_is_an_error_finding(text: str) -> None:
         assert outcome.finding.check == check
 
 
+def test_a_defender_date_past_any_clock_is_suspicious_not_a_crash() -> None:
+    """`9999-12-31T23:59:59-23:59` (PowerShell 7's ISO form) is a date no UTC time holds."""
+    rows = [
+        {
+            "ThreatID": 1,
+            "InitialDetectionTime": "9999-12-31T23:59:59-23:59",
+            "Resources": ["file:_C:\\x.exe"],
+        }
+    ]
+    text = json.dumps({"Detections": rows, "Threats": []})
+    sections = Sections(
+        {
+            "host.os_release": WINDOWS_FACTS,
+            "host.clock": "1623110400 +0700",
+            "infections.json": text,
+        }
+    )
+    outcome = judged("infections", sections, WINDOWS)
+    assert outcome.detections == []
+    assert (outcome.finding.status, outcome.finding.severity) == ("fail", "critical")
+    assert outcome.finding.evidence["suspicious"][0]["reason"] == "dated past any clock"
+
+
 def _defender_detections_are_from(document: dict[str, Any], detections: list[Any]) -> None:
     """Each Defender detection names a threat the document lists (or its ThreatID) and one of
     the resources a detection row lists, each as cleaning leaves it."""
