@@ -22,6 +22,7 @@ from tabulate import tabulate
 import raquet  # noqa: F401  (gevent patching before pyinfra, paramiko and sockets load)
 from checks import registry
 from checks import select as select_checks
+from raquet import history_cli
 from raquet.console import SweepProgress, err, summary
 from raquet.errors import InputError
 from raquet.feeds_cli import feeds_app
@@ -329,6 +330,9 @@ def history(
 
 
 app.command("report")(report)
+app.command("show")(history_cli.show)
+app.command("diff")(history_cli.diff)
+app.command("prune")(history_cli.prune)
 
 
 app.command("remediate")(remediate)

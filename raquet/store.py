@@ -392,6 +392,32 @@ class StoredDetection(BaseModel):
     first_sweep_id: str
 
 
+class PruneResult(BaseModel):
+    """What `Store.prune` removed: host results and findings of the sweeps before `before`;
+    the sweeps themselves unless a detection or remediation still names them."""
+
+    before: datetime
+    sweeps: int = 0
+    sweeps_deleted: int = 0
+    host_results: int = 0
+    findings: int = 0
+
+
+def _remediation_sweeps(session: Session, sweep_ids: list[str]) -> set[str]:
+    """The sweeps among `sweep_ids` the remediation log names (its table exists only once a
+    remediation ran); their rows stay so that a report can say where a fix came from."""
+    bind = session.connection()
+    if not bind.dialect.has_table(bind, "remediations"):
+        return set()
+    from raquet.remediation_log import RemediationRow  # the log's own table, when it exists
+
+    named = select(RemediationRow.sweep_id).where(RemediationRow.sweep_id.in_(sweep_ids))
+    verified = select(RemediationRow.verify_sweep_id).where(
+        RemediationRow.verify_sweep_id.in_(sweep_ids)
+    )
+    return set(session.scalars(named)) | {s for s in session.scalars(verified) if s}
+
+
 def default_db_path() -> Path:
     """Where the embedded store lives when nothing is configured (XDG data dir)."""
     xdg = os.environ.get("XDG_DATA_HOME", "")
@@ -998,6 +1024,93 @@ class Store:
             rows = list(session.scalars(query.limit(limit)))
             counts = _counts(session, [row.id for row in rows], unit, host)
             return [_info(row, counts[row.id]) for row in rows]
+
+    def host_history(self, host: str, limit: int = 10) -> list[tuple[SweepInfo, HostResult]]:
+        """`raquet show HOST`: the host's results in the newest `limit` sweeps that reached
+        it, newest first, each with its sweep (counted for this host alone)."""
+        query = (
+            select(SweepRow, HostResultRow.id, *_HOST_COLUMNS[1:])
+            .join(HostResultRow, HostResultRow.sweep_id == SweepRow.id)
+            .where(HostResultRow.host == host)
+            .order_by(SweepRow.started_at.desc(), SweepRow.id.desc())
+            .limit(limit)
+        )
+        with self._sessions.begin() as session:
+            rows = list(session.execute(query).tuples())
+            ids = [row.id for row, *_ in rows]
+            counts = _counts(session, ids, host=host)
+            findings_query = (
+                select(FindingRow.host_result_id, *_FINDING_COLUMNS)
+                .where(FindingRow.host_result_id.in_([host_id for _, host_id, *_ in rows]))
+                .order_by(FindingRow.id)
+            )
+            findings: dict[int, list[dict[str, Any]]] = {}
+            for host_id, *values in session.execute(findings_query):
+                findings.setdefault(host_id, []).append(
+                    dict(zip(_FINDING_FIELDS, values, strict=True))
+                )
+            return [
+                (
+                    _info(row, counts[row.id]),
+                    _host_result(
+                        dict(zip(_HOST_FIELDS, values, strict=True)), findings.get(host_id, [])
+                    ),
+                )
+                for row, host_id, *values in rows
+            ]
+
+    def known_host(self, host: str) -> bool:
+        """Whether any sweep planned or recorded a host of this name."""
+        with self._sessions.begin() as session:
+            planned = select(PlannedHostRow.host).where(PlannedHostRow.host == host).limit(1)
+            recorded = select(HostResultRow.id).where(HostResultRow.host == host).limit(1)
+            return (
+                session.scalar(planned) is not None or session.scalar(recorded) is not None
+            )
+
+    @retried
+    def prune(self, before: datetime) -> PruneResult:
+        """Delete the host results (and findings, and plans) of sweeps started before
+        `before`, in one transaction. Kept: the detection record and its first-seen
+        sweeps (the sweep rows detections or remediations point to stay, without hosts),
+        and the pending updates' first-seen dates, which are kept per host, not per sweep:
+        the reports of the weeks kept count and age exactly as before."""
+        cutoff = as_utc(before)
+        old = select(SweepRow.id).where(SweepRow.started_at < cutoff)
+        with self._sessions.begin() as session:
+            sweep_ids = list(session.scalars(old))
+            if not sweep_ids:
+                return PruneResult(before=cutoff)
+            hosts = session.scalar(
+                select(func.count()).where(HostResultRow.sweep_id.in_(sweep_ids))
+            )
+            findings = session.scalar(
+                select(func.count())
+                .select_from(FindingRow)
+                .join(HostResultRow, FindingRow.host_result_id == HostResultRow.id)
+                .where(HostResultRow.sweep_id.in_(sweep_ids))
+            )
+            result_ids = select(HostResultRow.id).where(HostResultRow.sweep_id.in_(sweep_ids))
+            session.execute(delete(FindingRow).where(FindingRow.host_result_id.in_(result_ids)))
+            session.execute(delete(HostResultRow).where(HostResultRow.sweep_id.in_(sweep_ids)))
+            session.execute(delete(PlannedHostRow).where(PlannedHostRow.sweep_id.in_(sweep_ids)))
+            referenced = set(
+                session.scalars(
+                    select(DetectionRow.first_sweep_id).where(
+                        DetectionRow.first_sweep_id.in_(sweep_ids)
+                    )
+                )
+            )
+            referenced |= _remediation_sweeps(session, sweep_ids)
+            gone = [sweep_id for sweep_id in sweep_ids if sweep_id not in referenced]
+            session.execute(delete(SweepRow).where(SweepRow.id.in_(gone)))
+            return PruneResult(
+                before=cutoff,
+                sweeps=len(sweep_ids),
+                sweeps_deleted=len(gone),
+                host_results=hosts or 0,
+                findings=findings or 0,
+            )
 
     @retried
     def import_feed(
