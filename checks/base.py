@@ -13,13 +13,16 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field
 
 from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
+
+if TYPE_CHECKING:
+    from raquet.waivers import Waiver
 
 StateT = TypeVar("StateT", bound=BaseModel)
 
@@ -135,6 +138,8 @@ class Context:
     policy: Policy = field(default_factory=Policy)
     indicators: Indicators | None = None
     pending_since: PendingSince | None = None
+    waivers: list[Waiver] | None = None
+    """Approved exceptions `judge` applies to each finding (`raquet.waivers`)."""
 
 
 @dataclass(frozen=True)

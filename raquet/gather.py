@@ -9,13 +9,14 @@ both paths gather and judge exactly the same way; only the sweep bounds what it 
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 
 from pyinfra.api import FactBase, StringCommand
 
 from checks import select as select_checks
 from checks.base import Check, Context, HostFacts, Sections
-from raquet import framing, powershell
+from raquet import framing, powershell, waivers
 from raquet.feeds import IndicatorSet
 from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
@@ -56,7 +57,10 @@ def split(script: Script, stdout: bytes) -> Sections:
 def judge(
     selected: list[Check], sections: Sections, host: Host, ctx: Context
 ) -> tuple[list[Finding], list[Detection]]:
-    """Every selected check's finding from one host's sections, and the detections they read."""
+    """Every selected check's finding from one host's sections, and the detections they read.
+
+    Waivers are applied here, where findings are made, so that the stored finding, the
+    `--json` document, the summary and the reports all see the same `waived` verdict."""
     facts = HostFacts.parse(sections)
     findings: list[Finding] = []
     detections: list[Detection] = []
@@ -67,7 +71,10 @@ def judge(
             )
             continue
         outcome = check.judge(sections, host, facts, ctx)
-        findings.append(outcome.finding)
+        finding = outcome.finding
+        if ctx.waivers:
+            finding = waivers.apply(finding, host, ctx.waivers, date.today())
+        findings.append(finding)
         detections.extend(outcome.detections)
     return findings, detections
 

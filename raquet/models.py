@@ -18,7 +18,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 OsName = Literal["linux", "windows"]
 Role = Literal["server", "workstation"]
 WinRMTransport = Literal["ntlm", "kerberos", "credssp", "certificate", "basic"]
-FindingStatus = Literal["pass", "fail", "error", "not_applicable"]
+FindingStatus = Literal["pass", "fail", "error", "not_applicable", "waived"]
+"""`waived`: failed, and an approved waiver that has not expired covers the failure."""
 Severity = Literal["info", "low", "medium", "high", "critical"]
 HostStatus = Literal["swept", "unreachable", "error"]
 
@@ -204,9 +205,9 @@ class HostResult(BaseModel):
 
     @property
     def compliant(self) -> bool:
-        """Swept, and no finding failed or errored."""
+        """Swept, and no finding failed or errored (a waived failure was accepted)."""
         return self.status == "swept" and all(
-            f.status in ("pass", "not_applicable") for f in self.findings
+            f.status in ("pass", "not_applicable", "waived") for f in self.findings
         )
 
 
