@@ -17,13 +17,16 @@ from typing import Annotated
 import typer
 from jinja2 import TemplateError, TemplateSyntaxError
 
-from raquet.errors import Problem
+from raquet.errors import InputError, Problem
 from raquet.store import Store, StoreError
 from reports.aggregate import build
 from reports.collect import Selection, UsageError, collect
 from reports.document import layout
 from reports.formats import Format, write
 from reports.formatting import Lang
+from reports.prose import IncompleteLetter
+from reports.settings import ENV as SETTINGS_ENV
+from reports.settings import ReportSettings, load_settings
 from reports.weeks import IsoWeek
 
 EXIT_USAGE = 2
@@ -42,12 +45,16 @@ def write_report(
     lang: Lang = "vi",
     templates: Path | None = None,
     now: datetime | None = None,
+    settings: ReportSettings | None = None,
 ) -> list[Path]:
     """Collects, computes, lays out and writes one report; returns the files written."""
     moment = now or datetime.now(UTC)
-    report = build(collect(store, selection, moment), selection.unit, lang, moment)
+    settings = settings or ReportSettings()
+    data = collect(store, selection, moment)
+    data.unit_names.update(settings.unit_names_at(data.week.sunday))
+    report = build(data, selection.unit, lang, moment, templates)
     output.parent.mkdir(parents=True, exist_ok=True)
-    return write(format, layout(report, templates), output)
+    return write(format, layout(report, templates, settings), output)
 
 
 def report(
@@ -77,7 +84,8 @@ def report(
         typer.Option(
             "--week",
             metavar="YYYY-Www",
-            help="ISO week in the province's time zone (default: the current week).",
+            help="ISO week in the province's time zone (default: the last complete week; "
+            "the week in progress is reported as incomplete).",
         ),
     ] = None,
     unit: Annotated[
@@ -106,6 +114,16 @@ def report(
             help="Directory of templates overriding the shipped ones by file name.",
         ),
     ] = None,
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            envvar=SETTINGS_ENV,
+            metavar="FILE",
+            help="The letter's settings (issuer, ký hiệu, signer, recipients, legal basis, "
+            "contact), YAML; see inventory/reports.example.yml.",
+        ),
+    ] = None,
 ) -> None:
     """Write the weekly provincial letter, or one unit's report with --unit."""
     try:
@@ -114,14 +132,27 @@ def report(
         raise _usage(f"--week: {exc}") from None
     target = Path(output)
     try:
+        letter = load_settings(settings)
+    except InputError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except OSError as exc:
+        raise _usage(f"{settings}: {exc.strerror or exc}") from None
+    try:
         if format is Format.csv and output.endswith(("/", os.sep)):
             target.mkdir(parents=True, exist_ok=True)
         with Store(db) as store:
-            written = write_report(store, selection, format, target, lang.value, templates)
+            written = write_report(
+                store, selection, format, target, lang.value, templates, settings=letter
+            )
     except (UsageError, StoreError, OSError) as exc:
         raise _usage(str(exc)) from None
     except TemplateError as exc:  # a --templates file that does not parse or render
         typer.echo(str(_template_problem(exc)), err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except IncompleteLetter as exc:  # a --templates file that leaves out a part
+        typer.echo(str(exc.problem), err=True)
         raise typer.Exit(EXIT_USAGE) from None
     for path in written:
         typer.echo(f"wrote {path}", err=True)

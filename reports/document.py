@@ -16,6 +16,7 @@ from reports.formatting import Formatter
 from reports.labels import Labels, labels
 from reports.model import Report
 from reports.prose import Prose, prose
+from reports.settings import ReportSettings
 from reports.tables import Table, all_tables
 from reports.templating import environment
 
@@ -31,6 +32,7 @@ class Document(BaseModel):
     prose: Prose
     tables: list[Table]
     issuer: list[str]
+    reference: str
     date_line: str
     period: str
     heading: str
@@ -39,15 +41,19 @@ class Document(BaseModel):
     title: str
 
 
-def layout(report: Report, templates: Path | None) -> Document:
-    """Everything a renderer needs for `report`, in the report's language."""
+def layout(
+    report: Report, templates: Path | None, settings: ReportSettings | None = None
+) -> Document:
+    """Everything a renderer needs for `report`, in the report's language, with the letter's
+    own settings (issuer, ký hiệu, place, signer, recipients… as in force in its week)."""
+    settings = settings or ReportSettings()
     fmt = Formatter(report.lang, ZoneInfo(report.timezone))
     L = labels(report.lang)
     env = environment(templates, fmt, L)
-    text = prose(templates, fmt, L, report)
-    issuer = report.issuer or [L.issuer_placeholder]
+    text = prose(templates, fmt, L, report, settings.wording(report.lang))
+    issuer = settings.issuer_at(report.period_end) or report.issuer or [L.issuer_placeholder]
     today = report.generated_at.date()
-    place = report.province or "……"
+    place = settings.place or report.province or "……"
     period = L.period.format(start=fmt.day(report.period_start), end=fmt.day(report.period_end))
     subject = report.unit.name if report.unit else report.province
     heading = L.annex_title_unit if report.unit else L.annex_title
@@ -60,6 +66,7 @@ def layout(report: Report, templates: Path | None) -> Document:
         prose=text,
         tables=all_tables(report, L, fmt),
         issuer=issuer,
+        reference="/" + (settings.reference_at(report.period_end) or "").lstrip("/"),
         date_line=L.date_line.format(place=place, month=fmt.month(today), year=today.year),
         period=period,
         heading=heading,

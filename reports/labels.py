@@ -161,9 +161,28 @@ _LABELS: dict[str, tuple[str, str]] = {
     "r_failed": ("Thất bại", "Failed"),
     "r_unverified": ("Chưa xác minh", "Unverified"),
     "r_undone": ("Đã hoàn tác", "Undone"),
+    "e_yes": ("có", "yes"),
+    "e_no": ("không", "no"),
+    "e_more": (
+        "và {count} mục khác (xem tài liệu JSON)",
+        "and {count} more (see the JSON document)",
+    ),
+    "t_evidence": (
+        "Phụ lục bằng chứng của các lỗi tuân thủ",
+        "Annex: evidence of the failing checks",
+    ),
+    "c_key": ("Mục bằng chứng", "Evidence key"),
+    "c_value": ("Giá trị", "Value"),
+    "c_detail": ("Bằng chứng và việc cần làm", "Evidence and what to do"),
     "k_socket": ("Kết nối đang hoạt động", "Live connection"),
     "k_hosts_file": ("Dòng tệp hosts", "Hosts-file entry"),
     "k_dns_cache": ("Tên miền trong bộ nhớ đệm DNS", "Name in the DNS cache"),
+    "x_av": ("Phòng, chống mã độc", "Antivirus"),
+    "x_patches": ("Bản vá", "Patches"),
+    "x_software": ("Phần mềm cấm", "Banned software"),
+    "x_connections": ("Kết nối độc hại", "Malicious connections"),
+    "x_infections": ("Lây nhiễm mã độc", "Infections"),
+    "x_vulns": ("Lỗ hổng", "Vulnerabilities"),
     "v_info": ("thông tin", "info"),
     "v_low": ("thấp", "low"),
     "v_medium": ("trung bình", "medium"),
@@ -192,6 +211,9 @@ class Labels(dict[str, str]):
 
     def remediation(self, value: str) -> str:
         return self.get(f"r_{value}", value)
+
+    def check(self, value: str) -> str:
+        return self.get(f"x_{value}", value)
 
     def connection_source(self, value: str) -> str:
         return self.get(f"k_{value}", value)

@@ -27,9 +27,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from raquet.errors import Problem
 from reports.formatting import Formatter
 from reports.labels import Labels
 from reports.model import Report
+from reports.settings import Wording
 from reports.templating import BOLD_OFF, BOLD_ON, environment
 from reports.text import one_line
 
@@ -107,11 +109,27 @@ def _entries(lines: list[str], held: _Held) -> list[str]:
     return [line for line in restored if line]
 
 
-def prose(templates: Path | None, fmt: Formatter, labels: Labels, report: Report) -> Prose:
-    """Renders `text.<lang>.j2` for `report` and splits it into its sections."""
+class IncompleteLetter(Exception):
+    """A prose template (a partial `--templates` override, most likely) that leaves the
+    letter without a part it cannot go out without: an error, not a blank letter."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+REQUIRED = ("subject", "recipients", "body")
+
+
+def prose(
+    templates: Path | None, fmt: Formatter, labels: Labels, report: Report, settings: Wording
+) -> Prose:
+    """Renders `text.<lang>.j2` for `report` and splits it into its sections; raises
+    IncompleteLetter when the subject, the recipients or the body come out empty."""
     held = _Held()
     env = environment(templates, fmt, labels, finalize=held.hold)
-    text = env.get_template(f"text.{report.lang}.j2").render(report=report)
+    template = env.get_template(f"text.{report.lang}.j2")
+    text = template.render(report=report, settings=settings)
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in text.split("\n"):
@@ -120,7 +138,7 @@ def prose(templates: Path | None, fmt: Formatter, labels: Labels, report: Report
             current = sections.setdefault(match[1], [])
         elif current is not None:
             current.append(line)
-    return Prose(
+    result = Prose(
         subject=" ".join(_entries(sections.get("subject", []), held)),
         recipients=_entries(sections.get("recipients", []), held),
         body=_paragraphs(sections.get("body", []), held),
@@ -128,3 +146,9 @@ def prose(templates: Path | None, fmt: Formatter, labels: Labels, report: Report
         signature=_entries(sections.get("signature", []), held),
         notes=_paragraphs(sections.get("notes", []), held),
     )
+    missing = [part for part in REQUIRED if not getattr(result, part)]
+    if missing:
+        where = template.filename or template.name or f"text.{report.lang}.j2"
+        message = f"the letter has no {', '.join(missing)}: each needs a [section] with text"
+        raise IncompleteLetter(Problem(where, None, "", message))
+    return result

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from reports.change import Change
+from reports.evidence import lines as evidence_lines
 from reports.formatting import Formatter
 from reports.labels import Labels
 from reports.model import RemediationCounts, Report, UnitRow
@@ -243,6 +244,7 @@ def campaign_units(report: Report, L: Labels) -> Table:
 
 
 def failing(report: Report, L: Labels) -> Table:
+    """What the unit must fix, in its language: the finding explained, what to do."""
     return Table(
         key="findings",
         title=L.t_failing,
@@ -253,21 +255,36 @@ def failing(report: Report, L: Labels) -> Table:
             L.c_status,
             L.c_severity,
             L.c_title,
-            L.c_evidence,
+            L.c_detail,
         ],
         rows=_numbered(
             [
                 [
                     f.host,
-                    f.check,
+                    L.check(f.check),
                     L.status(f.status),
                     L.severity(f.severity),
                     f.title,
-                    evidence_text(f.evidence),
+                    f.detail,
                 ]
                 for f in report.failing
             ]
         ),
+    )
+
+
+def evidence_annex(report: Report, L: Labels, fmt: Formatter) -> Table:
+    """Every failing finding's evidence, whole, numbered as in the findings table."""
+    rows: list[list[Cell]] = [
+        [index, f.host, L.check(f.check), key, value]
+        for index, f in enumerate(report.failing, 1)
+        for key, value in evidence_lines(f.evidence, fmt, L)
+    ]
+    return Table(
+        key="evidence",
+        title=L.t_evidence,
+        columns=[L.c_no, L.c_host, L.c_check, L.c_key, L.c_value],
+        rows=rows,
     )
 
 
@@ -374,23 +391,6 @@ def unswept(report: Report, L: Labels) -> Table:
 CELL_LIMIT = 600
 
 
-def evidence_text(evidence: dict[str, object]) -> str:
-    """Evidence on one line for a table cell (`cell_text`)."""
-    parts = []
-    for key, value in evidence.items():
-        if isinstance(value, list):
-            shown = ", ".join(
-                "; ".join(f"{k}={v}" for k, v in item.items())
-                if isinstance(item, dict)
-                else str(item)
-                for item in value
-            )
-            parts.append(f"{key}: [{shown}]")
-        else:
-            parts.append(f"{key}: {value}")
-    return cell_text(" · ".join(parts))
-
-
 def cell_text(text: str) -> str:
     """Host text (evidence, an error's output) on one line for a table cell, cut at
     CELL_LIMIT (JSON has it whole)."""
@@ -405,4 +405,5 @@ def all_tables(report: Report, L: Labels, fmt: Formatter) -> list[Table]:
     else:
         builders = [units, malware, infected, connections, failing, detections, remediations]
         builders += [cleaned, unswept, trend, campaign]
-    return [summary(report, L, fmt), *(build(report, L) for build in builders)]
+    tables = [summary(report, L, fmt), *(build(report, L) for build in builders)]
+    return [*tables, evidence_annex(report, L, fmt)] if report.unit is not None else tables

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from raquet.models import Detection
-from raquet.store import Store
+from raquet.store import Store, StoredDetection
 from reports.aggregate import build
 from reports.change import Change, percent_change
 from reports.collect import Selection, UsageError, collect
@@ -64,16 +64,16 @@ def test_numbers_and_dates_in_vietnamese_and_english() -> None:
     up, down = Change(current=4505, previous=2821), Change(current=32, previous=66)
     assert (vi.number(4505), vi.change(up), vi.change(down)) == (
         "4.505",
-        "+59,70 %",
-        "\u221251,52 %",
+        "+59,70%",
+        "\u221251,52%",
     )
     assert (en.number(4505), en.change(up), en.change(down)) == (
         "4,505",
-        "+59.70 %",
-        "\u221251.52 %",
+        "+59.70%",
+        "\u221251.52%",
     )
     assert vi.number(1234567) == "1.234.567"
-    assert vi.percent(Decimal("1234.5")) == "1.234,50 %"
+    assert vi.percent(Decimal("1234.5")) == "1.234,50%"
     sunday_night_utc = datetime(2021, 6, 6, 23, 30, tzinfo=UTC)  # Monday 06:30 in Hà Nội
     assert vi.day(sunday_night_utc) == "07/06/2021"
     assert vi.moment(sunday_night_utc) == "07/06/2021 06:30"
@@ -154,9 +154,11 @@ def test_province_letter_units_scope_and_campaign(lang_son: tuple[Store, dict[st
     assert report.malware[0].name == "W32.Family00"
     assert sum(m.detections for m in report.malware) == 4505
     assert len(report.infected_hosts) == 57
-    assert [(c.unit, c.host, c.indicator, c.feed) for c in report.connections] == [
-        ("so-tttt", "st-08", "203.0.113.66", "ncsc-botnet")
+    assert [(c.unit, c.host, c.indicators, c.feeds) for c in report.connections] == [
+        ("so-tttt", "st-08", ["203.0.113.66"], ["ncsc-botnet"])
     ]
+    counts = report.connection_counts
+    assert (counts.live, counts.hosts_entries, counts.machines) == (1, 0, 1)
     assert [s.id for s in report.sweeps] == [ids["2021-W22"]]
 
 
@@ -210,15 +212,49 @@ def test_sweep_selection_reads_that_sweep_and_its_week(
     assert report.totals.in_scope == 40
 
 
-def test_default_week_is_the_current_one_in_the_province_zone(
+def test_default_week_is_the_last_complete_one_in_the_province_zone(
     lang_son: tuple[Store, dict[str, str]],
 ) -> None:
     store, _ = lang_son
-    sunday_evening = datetime(2021, 6, 6, 16, 0, tzinfo=UTC)  # 23:00 in Hà Nội, still W22
-    data = collect(store, Selection(), sunday_evening)
-    assert data.week == W22
-    with pytest.raises(UsageError, match=r"no sweep started in week 2021-W23 .*--week 2021-W22"):
-        collect(store, Selection(), sunday_evening + timedelta(hours=1))
+    monday_night = datetime(2021, 6, 6, 17, 0, tzinfo=UTC)  # Monday 00:00 in Hà Nội: W23 begins
+    data = collect(store, Selection(), monday_night)
+    assert (data.week, data.until) == (W22, W22.end(HCM))
+    report = build(data, None, "vi", monday_night)
+    assert report.complete and report.period_end.isoformat() == "2021-06-06"
+    sunday_evening = monday_night - timedelta(hours=1)  # 23:00 on Sunday: W22 is not over
+    assert collect(store, Selection(), sunday_evening).week == W22.shifted(-1)
+    weeks_later = monday_night + timedelta(weeks=3)
+    with pytest.raises(UsageError, match=r"no sweep started in week 2021-W25 .*--week 2021-W22"):
+        collect(store, Selection(), weeks_later)
+
+
+def test_a_week_in_progress_is_incomplete_and_compared_like_for_like(
+    lang_son: tuple[Store, dict[str, str]],
+) -> None:
+    """Asked for on its Wednesday at noon, W22 shows its first two and a half days against
+    the same two and a half days of W21, and says so."""
+    store, _ = lang_son
+    wednesday_noon = datetime(2021, 6, 2, 12, 0, tzinfo=ICT)
+    report = build(collect(store, Selection(week=W22), wednesday_noon), None, "vi", wednesday_noon)
+    assert not report.complete
+    assert report.until == wednesday_noon and report.period_end.isoformat() == "2021-06-02"
+    assert report.compared_until == wednesday_noon - timedelta(weeks=1)
+    this = [d for d in province_detections(store) if W22_MONDAY <= d.detected_at < wednesday_noon]
+    before = W22_MONDAY - timedelta(weeks=1)
+    last = [
+        d
+        for d in province_detections(store)
+        if before <= d.detected_at < wednesday_noon - timedelta(weeks=1)
+    ]
+    assert 0 < len(this) < 4505 and 0 < len(last) < 2821
+    assert (report.metrics.detections.current, report.metrics.detections.previous) == (
+        len(this),
+        len(last),
+    )
+
+
+def province_detections(store: Store) -> list[StoredDetection]:
+    return store.detections(since=W22_MONDAY - timedelta(weeks=2))
 
 
 @pytest.mark.parametrize(

@@ -305,7 +305,7 @@ def test_a_tampered_host_is_among_what_the_unit_must_act_on(
     if fmt is Format.csv:
         paths = [p for p in paths if p.name.endswith("-findings.csv")]
     (path,) = paths
-    wanted = [forged.HOST, "av", L.status("error"), L.severity("critical"), L.tampered]
+    wanted = [forged.HOST, L.check("av"), L.status("error"), L.severity("critical"), L.tampered]
     rows = _finding_rows(path, fmt)
     if fmt in (Format.pdf, Format.html):
         assert " ".join(wanted) in rows[0][0]
@@ -333,6 +333,11 @@ def test_a_tampered_host_in_json_is_a_critical_error_with_its_reason(
             "status": "error",
             "severity": "critical",
             "title": labels(lang).tampered,
+            "detail": tampered[0]["detail"],
+            "check_title": tampered[0]["check_title"],
             "evidence": {"tampered": True, "reason": forged.TAMPERED_REASON},
         }
     ]
+    assert tampered[0]["detail"].endswith(
+        "rà quét lại." if lang == "vi" else "sweep it again."
+    )  # what to do, in the report's language

@@ -6,7 +6,6 @@ import csv
 import json
 import re
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -30,17 +29,17 @@ from tests.fixtures.reports.stores import evil_fixture, lang_son_fixture  # noqa
 W22 = IsoWeek(year=2021, week=22)
 SEED_VI = [
     "Số lượt phát hiện mã độc tuần này là: 4.505 lượt lây nhiễm so với tuần trước là 2.821 "
-    "lượt lây nhiễm, tăng 59,70 % so với tuần trước.",
+    "lượt lây nhiễm, tăng 59,70% so với tuần trước.",
     "Số lượng máy bị lây nhiễm tuần này là: 57 máy so với tuần trước là 45 máy, "
-    "tăng 26,67 % so với tuần trước.",
+    "tăng 26,67% so với tuần trước.",
     "Số lượng loại mã độc lây nhiễm tuần này là: 32 loại so với tuần trước là 66 loại, "
-    "giảm 51,52 % so với tuần trước.",
+    "giảm 51,52% so với tuần trước.",
     "Đơn vị phát hiện lây nhiễm nhiều nhất là: Huyện Tràng Định (2.500 lượt).",
 ]
 SEED_EN = [
-    "Malware detections this week: 4,505, against 2,821 last week, up 59.70 % on last week.",
-    "Infected machines this week: 57, against 45 last week, up 26.67 % on last week.",
-    "Malware types this week: 32, against 66 last week, down 51.52 % on last week.",
+    "Malware detections this week: 4,505, against 2,821 last week, up 59.70% on last week.",
+    "Infected machines this week: 57, against 45 last week, up 26.67% on last week.",
+    "Malware types this week: 32, against 66 last week, down 51.52% on last week.",
     "Unit with most detections: Huyện Tràng Định (2,500 detections).",
 ]
 
@@ -86,10 +85,10 @@ def test_html_letter_in_vietnamese_has_the_decree_layout_and_seed_figures(letter
         "theo khuyến nghị tại báo cáo chi tiết./.",
         "Nơi nhận: - Như trên; - Lãnh đạo cơ quan; - Lưu: VT.",
         "Phụ lục BÁO CÁO CHI TIẾT TÌNH HÌNH LÂY NHIỄM MÃ ĐỘC",
-        "Số lượt phát hiện mã độc 4.505 2.821 +59,70 %",
-        "Số loại mã độc 32 66 \u221251,52 %",
-        "1 Huyện Tràng Định 40 40 0 10 30 2.500 1.000 +150,00 % 32 W32.Family00 (79)",
-        "Tổng cộng 90 87 3 24 57 4.505 2.821 +59,70 % 32",
+        "Số lượt phát hiện mã độc 4.505 2.821 +59,70%",
+        "Số loại mã độc 32 66 \u221251,52%",
+        "1 Huyện Tràng Định 40 40 0 10 30 2.500 1.000 +150,00% 32 W32.Family00 (79)",
+        "Tổng cộng 90 87 3 24 57 4.505 2.821 +59,70% 32",
         "Tổng số máy thuộc phạm vi chiến dịch (đã nhận thông tin) 90",
         "Tổng số máy đã rà quét 87",
         "Số máy đã xử lý, làm sạch mã độc 13",
@@ -123,8 +122,8 @@ def test_html_letter_in_english(letters: dict[str, Document], out: Path) -> None
     for expected in SEED_EN:
         assert expected in words
     assert "SOCIALIST REPUBLIC OF VIETNAM Independence - Freedom - Happiness" in words
-    assert "Malware detections 4,505 2,821 +59.70 %" in words
-    assert "Total 90 87 3 24 57 4,505 2,821 +59.70 % 32" in words
+    assert "Malware detections 4,505 2,821 +59.70%" in words
+    assert "Total 90 87 3 24 57 4,505 2,821 +59.70% 32" in words
     assert "lây nhiễm" not in words
 
 
@@ -133,11 +132,11 @@ def test_markdown_letter(letters: dict[str, Document], out: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert (  # the letter's own "+" is text, not a Markdown list
         "\\+ Số lượt phát hiện mã độc tuần này là: **4.505** lượt lây nhiễm so với tuần trước là "
-        "**2.821** lượt lây nhiễm, tăng **59,70 %** so với tuần trước." in text
+        "**2.821** lượt lây nhiễm, tăng **59,70%** so với tuần trước." in text
     )
-    assert "giảm **51,52 %**" in text
-    assert "| 1 | Huyện Tràng Định | 40 | 40 | 0 | 10 | 30 | 2.500 | 1.000 | +150,00 % |" in text
-    assert "| Tổng cộng | 90 | 87 | 3 | 24 | 57 | 4.505 | 2.821 | +59,70 % | 32 |  |" in text
+    assert "giảm **51,52%**" in text
+    assert "| 1 | Huyện Tràng Định | 40 | 40 | 0 | 10 | 30 | 2.500 | 1.000 | +150,00% |" in text
+    assert "| Tổng cộng | 90 | 87 | 3 | 24 | 57 | 4.505 | 2.821 | +59,70% | 32 |  |" in text
 
 
 def test_json_carries_everything(letters: dict[str, Document], out: Path) -> None:
@@ -146,10 +145,11 @@ def test_json_carries_everything(letters: dict[str, Document], out: Path) -> Non
     assert data["metrics"]["detections"] == {
         "current": 4505,
         "previous": 2821,
-        "percent": "59.70",
+        "percent": 59.7,
+        "percent_text": "59.70",
         "direction": "up",
     }
-    assert data["metrics"]["malware"]["percent"] == "-51.52"
+    assert data["metrics"]["malware"]["percent"] == -51.52
     assert data["top_units"] == ["Huyện Tràng Định"]
     assert [u["unit"] for u in data["units"]] == ["trang-dinh", "van-lang", "so-tttt"]
     assert data["totals"] == {
@@ -162,7 +162,13 @@ def test_json_carries_everything(letters: dict[str, Document], out: Path) -> Non
     }
     assert len(data["infected_hosts"]) == 57 and len(data["cleaned"]) == 13
     assert data["generated_at"] == "2021-06-07T09:00:00+07:00"
-    assert Decimal(data["units"][0]["detections"]["percent"]) == Decimal("150")
+    assert data["units"][0]["detections"]["percent"] == 150
+    assert data["connection_counts"] == {
+        "live": 1,
+        "hosts_entries": 0,
+        "dns_names": 0,
+        "machines": 1,
+    }
 
 
 def test_csv_one_file_per_table_in_a_directory_or_by_base_name(
@@ -296,7 +302,7 @@ def test_docx_is_an_editable_decree_30_letter(letters: dict[str, Document], out:
     for sentence in SEED_VI:
         assert any(sentence in p for p in body)
     seed = next(p for p in doc.paragraphs if "4.505" in p.text)
-    assert [r.text for r in seed.runs if r.bold] == ["4.505", "2.821", "59,70 %"]
+    assert [r.text for r in seed.runs if r.bold] == ["4.505", "2.821", "59,70%"]
     close = doc.tables[1].rows[0].cells
     assert [p.text for p in close[0].paragraphs if p.text][:2] == ["Nơi nhận:", "- Như trên;"]
     assert next(p.text for p in close[1].paragraphs if p.text) == "KT. THỦ TRƯỞNG CƠ QUAN"
@@ -311,7 +317,7 @@ def test_docx_is_an_editable_decree_30_letter(letters: dict[str, Document], out:
         "30",
         "2.500",
         "1.000",
-        "+150,00 %",
+        "+150,00%",
     ]
     assert 'w:tblHeader w:val="true"' in units.rows[0]._tr.xml  # header repeats on each page
 
@@ -329,7 +335,12 @@ def test_unit_report_in_every_format(lang_son: tuple[Store, dict[str, str]], out
     words = Page(html.read_text(encoding="utf-8")).words
     assert "BÁO CÁO CHI TIẾT KẾT QUẢ RÀ QUÉT TUÂN THỦ VÀ LÂY NHIỄM MÃ ĐỘC" in words
     assert "Kính gửi: Sở Thông tin và Truyền thông." in words
-    assert "st-08 connections không đạt nghiêm trọng connection to a listed address" in words
+    assert (
+        "st-08 Kết nối độc hại không đạt nghiêm trọng 1 kết nối đang hoạt động đến địa chỉ độc hại "
+        "Tiến trình svchost32.exe (PID 812) kết nối đến 203.0.113.66:443 (chỉ báo 203.0.113.66; "
+        "danh sách ncsc-botnet). Cần làm: chặn địa chỉ trên tường lửa" in words
+    )
+    assert "Phụ lục bằng chứng của các lỗi tuân thủ" in words
     assert "st-19 không kết nối được timed out after 30 s" in words
     assert "1 st-16 " in words and "Máy đã xử lý và xác minh sạch" in words
     csvs = render(store, Format.csv, out / "unit", week=W22, unit="so-tttt")
@@ -348,6 +359,7 @@ def test_unit_report_in_every_format(lang_son: tuple[Store, dict[str, str]], out
             "unswept",
             "trend",
             "campaign",
+            "evidence",
         ]
     ]
     with (out / "unit-detections.csv").open(encoding="utf-8-sig", newline="") as handle:
@@ -394,7 +406,7 @@ def test_hostile_text_is_inert_in_markdown(hostile_files: dict[Format, list[Path
     assert not re.search(r"(?<!\\)\]\(", text)  # no link can open
     assert r"\<script\>alert(1)\</script\>" in text
     blocks = re.findall(r"(?:^\|.*\n)+", text, re.MULTILINE)
-    assert len(blocks) == 11  # every table of the unit report but the empty "cleaned"
+    assert len(blocks) == 12  # every table of the unit report but the empty "cleaned"
     for block in blocks:  # a cell can never add a column
         widths = {len(re.findall(r"(?<!\\)\|", line)) for line in block.splitlines()}
         assert len(widths) == 1, block
@@ -447,7 +459,7 @@ def test_user_templates_override_the_shipped_ones(
 ) -> None:
     shipped = Path(__file__).parents[1] / "reports" / "templates" / "text.vi.j2"
     custom = shipped.read_text(encoding="utf-8").replace(
-        "- Lưu: VT.", "- Lưu: VT, CNTT.\n- Công an tỉnh (Phòng PA03)."
+        "theo khuyến nghị tại báo cáo chi tiết", "theo khuyến nghị của Sở tại báo cáo chi tiết"
     )
     (tmp_path / "text.vi.j2").write_text(custom, encoding="utf-8")
     (tmp_path / "style.css.j2").write_text("body { color: #123456; }", encoding="utf-8")
@@ -457,6 +469,6 @@ def test_user_templates_override_the_shipped_ones(
     )
     page = path.read_text(encoding="utf-8")
     words = Page(page).words
-    assert "- Lưu: VT, CNTT. - Công an tỉnh (Phòng PA03)." in words
+    assert "theo khuyến nghị của Sở tại báo cáo chi tiết./." in words
     assert "#123456" in page and "@page" not in page  # the user's stylesheet replaced ours
     assert SEED_VI[0] in words  # everything else still from the shipped templates

@@ -214,8 +214,8 @@ def test_html_unit_report_in_vietnamese_and_english(fixed: Fixed, tmp_path: Path
 @pytest.mark.parametrize(
     ("lang", "last_row", "campaign"),
     [
-        ("vi", "Số loại mã độc 32 66 \u221251,52 %", "Số máy đã xử lý, làm sạch mã độc 15"),
-        ("en", "Malware types 32 66 \u221251.52 %", "Machines cleaned 15"),
+        ("vi", "Số loại mã độc 32 66 \u221251,52%", "Số máy đã xử lý, làm sạch mã độc 15"),
+        ("en", "Malware types 32 66 \u221251.52%", "Machines cleaned 15"),
     ],
 )
 def test_html_letter_has_the_count_line_and_the_cleaned_campaign(

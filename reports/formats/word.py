@@ -174,7 +174,7 @@ def _header(docx: DocxDocument, doc: Document) -> None:
         last = index == len(doc.issuer) - 1
         _para(left, line.upper(), size=13, bold=last, align=CENTER)
     _rule(_para(left, size=2, align=CENTER), 22)
-    _para(left, f"{L.number}        /", size=13, align=CENTER)
+    _para(left, f"{L.number}        {doc.reference}", size=13, align=CENTER)
     _para(left, doc.prose.subject, size=12, align=CENTER)
     _para(right, L.motto_1, size=12, bold=True, align=CENTER)
     _para(right, L.motto_2, size=13.5, bold=True, align=CENTER)
