@@ -5,62 +5,86 @@ Exit codes, the same for every command:
   1  non-compliant findings (a check failed or could not run)
   2  bad input or usage (inventory, policy, options) — nothing was swept
   3  some hosts were not swept (unreachable or error); takes precedence over 1
+
+Data goes to stdout (`--json -`) and nothing else does then: tables, progress and notes
+for people go to stderr whenever stdout carries data. The store, the sweep engine and
+the inventory parsers are imported by the commands that use them, so that `--help`,
+`checks` or `config` do not pay for SQLAlchemy or pyinfra.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
-from tabulate import tabulate
 
-import raquet  # noqa: F401  (gevent patching before pyinfra, paramiko and sockets load)
+import raquet  # (gevent patching before pyinfra, paramiko and sockets load)
 from checks import registry
-from checks import select as select_checks
 from raquet import history_cli
-from raquet.console import SweepProgress, err, summary
+from raquet.console import Column, SweepProgress, Verbosity, configure_logging, err, fitted, people
 from raquet.errors import InputError
 from raquet.feeds_cli import feeds_app
-from raquet.gather import sweep_context
-from raquet.inventory import load_inventory, summary_table
-from raquet.models import Host, HostResult, Inventory, SweepResult
-from raquet.policy import Policy, load_policy
-from raquet.store import Store, StoreError
-from raquet.sweep import SweepOptions, run
-from raquet.targets import require_secrets
+from raquet.selection import HostOpt, LimitOpt, Selection, SelectionError, TagOpt, UnitOpt
+from raquet.selection import selection as selected
 from remediations.command import remediate
 from reports.command import report
 
+if TYPE_CHECKING:
+    from raquet.models import Host, HostResult, Inventory, SweepResult
+    from raquet.policy import Policy
+    from raquet.store import Store
+    from raquet.sweep import SweepOptions
+
 EXIT_OK, EXIT_NONCOMPLIANT, EXIT_USAGE, EXIT_NOT_SWEPT = 0, 1, 2, 3
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 app = typer.Typer(
-    help="Agentless compliance sweeps and remediation (rà quét).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    rich_markup_mode=None,  # click's plain help: wraps at any width, never cuts an option name
 )
 inventory_app = typer.Typer(help="Inventories of units and hosts.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(feeds_app, name="feeds")
 
 InventoryOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
-        "-i", "--inventory", help="Inventory file (raquet YAML, pyinfra .py, Ansible INI/YAML)."
+        "-i",
+        "--inventory",
+        metavar="FILE",
+        envvar="RAQUET_INVENTORY",
+        show_envvar=True,
+        help="Inventory file (raquet YAML, pyinfra .py, Ansible INI/YAML).",
+    ),
+]
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-p",
+        "--policy",
+        metavar="FILE",
+        envvar="RAQUET_POLICY",
+        help="Policy YAML (default: the shipped policy).",
     ),
 ]
 DbOpt = Annotated[
     str | None,
     typer.Option(
         "--db",
+        metavar="URL",
         envvar="RAQUET_DB",
         help="Store URL (default: SQLite file in ~/.local/share/raquet).",
     ),
+]
+JsonOpt = Annotated[
+    Path | None,
+    typer.Option("--json", metavar="FILE", help="Write the data as JSON here ('-': stdout)."),
 ]
 
 
@@ -69,51 +93,194 @@ def fail_usage(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def _load(path: Path) -> Inventory:
+def _problems(exc: InputError) -> typer.Exit:
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"raquet {raquet.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            envvar="RAQUET_CONFIG",
+            help="Settings file (default: ./raquet.toml, ~/.config/raquet/raquet.toml, "
+            "/etc/raquet/raquet.toml; see `raquet config`).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "-v", "--verbose", count=True, show_default=False, help="Say more (raquet's own log)."
+        ),
+    ] = 0,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Only errors: no progress, no summary.")
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Every log, pyinfra's and paramiko's too (passwords still hidden)."
+        ),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Agentless compliance sweeps and remediation (rà quét).
+
+    Settings come from flags, then RAQUET_* variables, then the settings file.
+    """
+    from raquet import settings
+
+    Verbosity.level = 0 if quiet else 1 + verbose
+    configure_logging(Verbosity.level, debug)
+    try:
+        ctx.obj = settings.apply(config)
+    except InputError as exc:
+        raise _problems(exc) from None
+
+
+def _load(path: Path | None) -> Inventory:
+    from raquet.inventory import load_inventory
+
+    if path is None:
+        raise fail_usage(
+            "no inventory: give -i FILE, set RAQUET_INVENTORY, or `inventory` in raquet.toml"
+        )
     try:
         return load_inventory(path)
     except InputError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise _problems(exc) from None
     except OSError as exc:
         raise fail_usage(f"{path}: {exc.strerror}") from None
 
 
+def _select(inv: Inventory, selection: Selection) -> list[Host]:
+    try:
+        return selection.resolve(inv)
+    except SelectionError as exc:
+        raise fail_usage(str(exc)) from None
+
+
+def _write_json(target: Path, document: object) -> None:
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    if str(target) == "-":
+        print(text)
+    else:
+        target.write_text(text + "\n", encoding="utf-8")
+
+
+def _to_stdout(json_file: Path | None) -> bool:
+    return json_file is not None and str(json_file) == "-"
+
+
 @inventory_app.command("check")
-def inventory_check(inventory: InventoryOpt) -> None:
+def inventory_check(inventory: InventoryOpt = None, json_file: JsonOpt = None) -> None:
     """Validate an inventory and print its units and host counts."""
     inv = _load(inventory)
-    print(
-        f"{inv.source}: {inv.province or '(no province)'}, {len(inv.units)} units, {len(inv.hosts())} hosts"
+    units = [(u.id, u.name, u.hosts) for u in inv.units]
+    if json_file:
+        _write_json(
+            json_file,
+            {
+                "source": str(inv.source),
+                "province": inv.province,
+                "timezone": inv.timezone,
+                "units": [{"id": i, "name": n, **_host_counts(hosts)} for i, n, hosts in units],
+                "total": _host_counts(inv.hosts()),
+            },
+        )
+    out = people(_to_stdout(json_file))
+    out.print(
+        f"{inv.source}: {inv.province or '(no province)'}, {len(inv.units)} units, "
+        f"{len(inv.hosts())} hosts",
+        markup=False,
     )
-    print(summary_table(inv))
+    columns = [
+        Column("unit"),
+        Column("name", drop=1),
+        *(Column(h, numeric=True) for h in ("hosts", "linux", "windows")),
+        Column("servers", drop=2, numeric=True),
+        Column("workstations", drop=3, numeric=True),
+    ]
+    rows = [[i, n, *_host_counts(hosts).values()] for i, n, hosts in units]
+    out.print(fitted(out, columns, rows, ["total", "", *_host_counts(inv.hosts()).values()]))
+
+
+def _host_counts(hosts: list[Host]) -> dict[str, int]:
+    return {
+        "hosts": len(hosts),
+        "linux": sum(h.os == "linux" for h in hosts),
+        "windows": sum(h.os == "windows" for h in hosts),
+        "servers": sum(h.role == "server" for h in hosts),
+        "workstations": sum(h.role == "workstation" for h in hosts),
+    }
 
 
 @app.command()
 def sweep(
-    inventory: InventoryOpt,
-    policy: Annotated[
-        Path | None, typer.Option("-p", "--policy", help="Policy YAML (defaults are shipped).")
-    ] = None,
-    unit: Annotated[
-        list[str] | None, typer.Option("--unit", help="Only this unit (repeatable).")
-    ] = None,
+    inventory: InventoryOpt = None,
+    policy: PolicyOpt = None,
+    unit: UnitOpt = None,
+    host: HostOpt = None,
+    tag: TagOpt = None,
+    limit: LimitOpt = None,
     check: Annotated[
-        list[str] | None, typer.Option("--check", help="Only this check (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--check",
+            metavar="CHECK",
+            help=f"Only this check (repeatable): {', '.join(registry())}.",
+        ),
     ] = None,
     json_file: Annotated[
-        Path | None, typer.Option("--json", help="Write the result document here ('-' for stdout).")
+        Path | None,
+        typer.Option(
+            "--json", metavar="FILE", help="Write the result document here ('-': stdout)."
+        ),
     ] = None,
-    parallel: Annotated[int, typer.Option(min=1, help="Hosts swept at once.")] = 500,
+    parallel: Annotated[
+        int,
+        typer.Option(metavar="N", min=1, envvar="RAQUET_PARALLEL", help="Hosts swept at once."),
+    ] = 500,
     connect_timeout: Annotated[
-        float, typer.Option(min=0.5, help="Seconds to connect and authenticate.")
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            min=0.5,
+            envvar="RAQUET_CONNECT_TIMEOUT",
+            help="Seconds to connect and authenticate.",
+        ),
     ] = 10,
     timeout: Annotated[
-        float, typer.Option(min=1, help="Seconds one check may run on a host.")
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            min=1,
+            envvar="RAQUET_TIMEOUT",
+            help="Seconds one check may run on a host.",
+        ),
     ] = 120,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Finish the last unfinished sweep of this inventory.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Finish the last unfinished sweep of this inventory (its own hosts and settings).",
+        ),
     ] = False,
     insecure_no_host_key_check: Annotated[
         bool,
@@ -125,25 +292,35 @@ def sweep(
     db: DbOpt = None,
 ) -> None:
     """Sweep the inventory's hosts and store every result as it arrives."""
+    from checks import select as select_checks
+    from raquet.console import Redact, summary
+    from raquet.gather import sweep_context
+    from raquet.policy import load_policy
+    from raquet.store import Store
+    from raquet.sweep import SweepOptions, run
+    from raquet.targets import require_secrets
+
     inv = _load(inventory)
+    selection = selected(unit, host, tag, limit)
+    if resume and selection:
+        raise fail_usage("--resume finishes the sweep's own hosts: it takes no host selection")
+    hosts = _select(inv, selection)
     try:
         pol = load_policy(policy)
-        selected = [c.name for c in select_checks(check)]
-        hosts = inv.select(unit)
+        checks = [c.name for c in select_checks(check)]
         require_secrets(hosts)
     except InputError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise _problems(exc) from None
     except KeyError as exc:
         raise fail_usage(str(exc.args[0])) from None
+    Redact.hide(*_secrets(inv.hosts()))
     if insecure_no_host_key_check:
         err.print(
             "[bold red]WARNING: SSH host keys and WinRM certificates are NOT verified: anyone on "
             "the path can impersonate these hosts and read what the sweep sends.[/bold red]"
         )
     options = SweepOptions(
-        checks=selected,
+        checks=checks,
         parallel=parallel,
         connect_timeout=connect_timeout,
         check_timeout=timeout,
@@ -151,21 +328,34 @@ def sweep(
     )
     with Store(db) as store:
         sweep_id, hosts, pol = _begin_or_resume(store, inv, hosts, options, pol, policy, resume)
-        err.print(
-            f"sweep {sweep_id}: {len(hosts)} hosts, checks {', '.join(options.checks)}, store {store.url}"
-        )
+        if Verbosity.level:
+            err.print(
+                f"sweep {sweep_id}: {len(hosts)} hosts, checks {', '.join(options.checks)}, "
+                f"store {store.url}",
+                markup=False,
+            )
         with SweepProgress(len(hosts)) as progress:
             ctx = sweep_context(store, pol, options.checks)
-            if "connections" in options.checks and ctx.indicators is None:
+            if "connections" in options.checks and ctx.indicators is None and Verbosity.level:
                 err.print(
-                    "[yellow]no indicator feeds imported: `connections` will report an error (raquet feeds import FILE)[/yellow]"
+                    "[yellow]no indicator feeds imported: `connections` will report an error "
+                    "(raquet feeds import FILE)[/yellow]"
                 )
             results = run(hosts, ctx, store, sweep_id, options, on_result=progress)
         document = _conclude(store, sweep_id, results).localized(inv.timezone)
-    print(summary(inv, document.hosts))
     if json_file:
         _write_json(json_file, document.model_dump(mode="json"))
+    if Verbosity.level:
+        out = people(_to_stdout(json_file))
+        out.print(summary(out, inv, document.hosts))
     raise typer.Exit(_exit_code(document.hosts))
+
+
+def _secrets(hosts: list[Host]) -> list[str]:
+    import os
+
+    names = {h.ssh_password_env for h in hosts} | {h.winrm_password_env for h in hosts}
+    return [os.environ[n] for n in names if n and n in os.environ]
 
 
 def _conclude(store: Store, sweep_id: str, results: list[HostResult]) -> SweepResult:
@@ -248,6 +438,8 @@ def _resumed_settings(
 ) -> Policy:
     """Sets `options` (and returns the policy) to the sweep's own; says what differs from
     the command line, so one sweep never judges its hosts by two standards."""
+    from raquet.policy import Policy
+
     given = _stored_options(options)
     options.checks = checks
     options.parallel = int(stored.get("parallel", options.parallel))
@@ -272,14 +464,6 @@ def _resumed_settings(
     return pol
 
 
-def _write_json(target: Path, document: dict[str, object]) -> None:
-    text = json.dumps(document, ensure_ascii=False, indent=2)
-    if str(target) == "-":
-        print(text)
-    else:
-        target.write_text(text + "\n", encoding="utf-8")
-
-
 def _exit_code(results: list[HostResult]) -> int:
     if any(r.status != "swept" for r in results):
         return EXIT_NOT_SWEPT
@@ -288,45 +472,119 @@ def _exit_code(results: list[HostResult]) -> int:
     return EXIT_OK
 
 
+def moment(value: datetime, zone: str | None) -> datetime:
+    """A stored time in the zone its sweep recorded (the inventory's), as reports show it."""
+    try:
+        return value.astimezone(ZoneInfo(zone or DEFAULT_TIMEZONE))
+    except (KeyError, ValueError):
+        return value.astimezone(ZoneInfo(DEFAULT_TIMEZONE))
+
+
 @app.command()
 def history(
-    unit: Annotated[str | None, typer.Option("--unit", help="Only this unit's hosts.")] = None,
-    host: Annotated[str | None, typer.Option("--host", help="Only this host.")] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 50,
+    inventory: InventoryOpt = None,
+    unit: UnitOpt = None,
+    host: HostOpt = None,
+    tag: TagOpt = None,
+    limit: LimitOpt = None,
+    last: Annotated[
+        int, typer.Option("--last", "-n", metavar="N", min=1, help="How many sweeps.")
+    ] = 50,
+    json_file: JsonOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """List sweeps, newest first, with how their hosts fared."""
+    """List sweeps, newest first, with how their hosts (or the selected ones) fared.
+
+    Times are in the zone of the sweep's inventory, with its offset, as in the reports.
+    """
+    from raquet.store import Store
+
+    selection = selected(unit, host, tag, limit)
+    scopes: list[tuple[str | None, str | None]] = [(None, None)]
+    if selection and (tag or limit or inventory):
+        scopes = _scopes(_load(inventory), _select(_load(inventory), selection))
+    elif selection:  # no inventory: --unit and --host are looked up in the store itself
+        scopes = [(u, None) for u in selection.units] or [(None, h) for h in selection.hosts]
+        if selection.units and selection.hosts:
+            raise fail_usage("--unit with --host needs the inventory (-i) to combine them")
     with Store(db) as store:
-        rows = [
+        sweeps = _merged([store.history(unit=u, host=h, limit=last) for u, h in scopes], last)
+    if selection and not sweeps:
+        raise fail_usage(f"no stored sweep touched {selection.describe()}")
+    if json_file:
+        _write_json(
+            json_file,
             [
-                s.id[:12],
-                s.started_at.astimezone().strftime("%Y-%m-%d %H:%M"),
-                s.status,
-                s.planned,
-                s.swept,
-                s.unreachable + s.error,
-                s.compliant,
-                ",".join(s.checks),
-                s.inventory,
-            ]
-            for s in store.history(unit=unit, host=host, limit=limit)
-        ]
-    print(
-        tabulate(
-            rows,
-            headers=[
-                "sweep",
-                "started",
-                "status",
-                "hosts",
-                "swept",
-                "not swept",
-                "compliant",
-                "checks",
-                "inventory",
+                {
+                    **s.model_dump(mode="json", exclude={"options"}),
+                    "started_at": moment(s.started_at, s.options.get("timezone")).isoformat(),
+                    "finished_at": moment(s.finished_at, s.options.get("timezone")).isoformat()
+                    if s.finished_at
+                    else None,
+                    "timezone": s.options.get("timezone") or DEFAULT_TIMEZONE,
+                }
+                for s in sweeps
             ],
         )
-    )
+    out = people(_to_stdout(json_file))
+    columns = [
+        Column("sweep"),
+        Column("started"),
+        Column("status", drop=3),
+        Column("hosts", numeric=True),
+        Column("swept", numeric=True, drop=4),
+        Column("not swept", numeric=True),
+        Column("compliant", numeric=True),
+        Column("checks", drop=5),
+        Column("inventory", drop=6),
+    ]
+    rows = [
+        [
+            s.id[:12],
+            moment(s.started_at, s.options.get("timezone")).strftime("%Y-%m-%d %H:%M %z"),
+            s.status,
+            s.planned,
+            s.swept,
+            s.unreachable + s.error,
+            s.compliant,
+            ",".join(s.checks),
+            Path(s.inventory).name,
+        ]
+        for s in sweeps
+    ]
+    out.print(fitted(out, columns, rows))
+
+
+def _scopes(inv: Inventory, hosts: list[Host]) -> list[tuple[str | None, str | None]]:
+    """The store queries that cover `hosts`: one per whole unit, one per other host."""
+    chosen = {h.name for h in hosts}
+    scopes: list[tuple[str | None, str | None]] = []
+    for unit in inv.units:
+        names = {h.name for h in unit.hosts}
+        if names and names <= chosen:
+            scopes.append((unit.id, None))
+        else:
+            scopes.extend((None, h.name) for h in unit.hosts if h.name in chosen)
+    return scopes
+
+
+def _merged(parts: list[list[Any]], last: int) -> list[Any]:
+    """Several scoped histories as one: a sweep's counts are summed over the scopes (each
+    host is in one scope only), newest first. The newest `last` of the union are each among
+    the newest `last` of some scope, so asking each scope for `last` is enough."""
+    if len(parts) == 1:
+        return parts[0]
+    by_id: dict[str, Any] = {}
+    for part in parts:
+        for info in part:
+            seen = by_id.get(info.id)
+            if seen is None:
+                by_id[info.id] = info.model_copy()
+                continue
+            for key in ("planned", "swept", "unreachable", "error", "compliant"):
+                setattr(seen, key, getattr(seen, key) + getattr(info, key))
+    ordered = sorted(by_id.values(), key=lambda s: (s.started_at, s.id), reverse=True)
+    return ordered[:last]
 
 
 app.command("report")(report)
@@ -339,19 +597,88 @@ app.command("remediate")(remediate)
 
 
 @app.command("checks")
-def list_checks() -> None:
+def list_checks(json_file: JsonOpt = None) -> None:
     """List the checks raquet knows."""
-    print(tabulate([[c.name, c.title] for c in registry().values()], headers=["check", "title"]))
+    checks = [{"name": c.name, "title": c.title} for c in registry().values()]
+    if json_file:
+        _write_json(json_file, checks)
+    out = people(_to_stdout(json_file))
+    out.print(
+        fitted(out, [Column("check"), Column("title")], [[c["name"], c["title"]] for c in checks])
+    )
+
+
+@app.command("config")
+def config(ctx: typer.Context, json_file: JsonOpt = None) -> None:
+    """Print the effective settings and where each came from (flags still override them)."""
+    from raquet.settings import SETTINGS, Loaded
+
+    loaded: Loaded = ctx.obj
+    about = {s.key: s for s in SETTINGS}
+    if json_file:
+        _write_json(
+            json_file,
+            {
+                "file": str(loaded.path) if loaded.path else None,
+                "searched": [str(p) for p in loaded.searched],
+                "settings": {
+                    e.key: {"value": e.value, "source": e.source, "env": about[e.key].env}
+                    for e in loaded.settings
+                },
+            },
+        )
+    out = people(_to_stdout(json_file))
+    if loaded.path:
+        out.print(f"settings file: {loaded.path}", markup=False)
+    else:
+        out.print(
+            "no settings file; looked for: " + ", ".join(str(p) for p in loaded.searched),
+            markup=False,
+        )
+    columns = [Column("setting"), Column("value"), Column("from"), Column("variable", drop=1)]
+    rows = [
+        [
+            e.key,
+            e.value if e.value is not None else about[e.key].default,
+            e.source,
+            about[e.key].env,
+        ]
+        for e in loaded.settings
+    ]
+    out.print(fitted(out, columns, rows))
+
+
+@app.command("schedule")
+def schedule(
+    ctx: typer.Context,
+    print_units: Annotated[
+        bool,
+        typer.Option("--print", help="Print the systemd service and timer for this set-up."),
+    ] = False,
+    calendar: Annotated[
+        str, typer.Option(metavar="WHEN", help="systemd OnCalendar of the weekly sweep.")
+    ] = "Mon *-*-* 07:00:00 Asia/Ho_Chi_Minh",
+    user: Annotated[
+        str | None, typer.Option(metavar="USER", help="User the sweep runs as (default: you).")
+    ] = None,
+) -> None:
+    """The systemd service and timer that sweep every week (see docs/scheduling.md)."""
+    from raquet.schedule import units
+
+    if not print_units:
+        raise fail_usage("say --print: raquet writes the units out, you install them")
+    for name, text in units(calendar=calendar, user=user, config=ctx.obj.path):
+        print(f"# /etc/systemd/system/{name}")
+        print(text)
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pyinfra").setLevel(
-        logging.CRITICAL
-    )  # every host failure is reported by raquet
-    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     try:
         app()
-    except StoreError as exc:
+    except Exception as exc:
+        from raquet.store import StoreError
+
+        if not isinstance(exc, StoreError):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

@@ -1,18 +1,30 @@
-"""What a sweep shows on the terminal: live progress while it runs, a per-unit summary at the end.
+"""What raquet shows people: live progress, tables that fit the terminal, and the logs.
 
-On a terminal it is a rich progress bar; anywhere else (cron, CI, a pipe) one plain line
-per host, so logs stay readable and greppable.
+Everything for people goes to stderr whenever stdout carries data (`--json -`), so that
+`raquet sweep --json - | python -m json.tool` works. On a terminal progress is a rich bar
+with each host that is not compliant printed as it arrives; anywhere else (a timer, CI,
+a pipe) it is one plain line per host, never wrapped, so logs stay greppable.
+
+Tables are rich tables sized to the terminal: when a table would be wider, the columns
+that matter least are dropped first, then rich folds what is left.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
+from typing import ClassVar
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,11 +33,79 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from tabulate import tabulate
+from rich.table import Table
 
+from raquet.errors import printable
 from raquet.models import HostResult, Inventory
 
 err = Console(stderr=True, highlight=False)
+
+
+class Verbosity:
+    """`-q` (0), normal (1), `-v` (2 and more), set once by the command line."""
+
+    level = 1
+
+
+def people(data_on_stdout: bool) -> Console:
+    """Where tables and notes for people go: stdout, unless stdout carries data."""
+    return err if data_on_stdout else Console(highlight=False)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column; the highest `drop` goes first when the terminal is too narrow (0: kept)."""
+
+    header: str
+    drop: int = 0
+    numeric: bool = False
+
+
+def fitted(
+    console: Console,
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[object]],
+    total: Sequence[object] | None = None,
+) -> Table:
+    """A table of `rows` (and a total row) no wider than the console, or as narrow as the
+    kept columns allow: droppable columns are removed, most droppable first, then rich
+    wraps cells at spaces (a header never breaks inside a word)."""
+    body = [[printable(str(cell)) for cell in row] for row in rows]
+    foot = [printable(str(cell)) for cell in total] if total is not None else None
+    keep = list(range(len(columns)))
+    while True:
+        table = _table(columns, keep, body, foot)
+        droppable = [i for i in keep if columns[i].drop]
+        if fits(console, table) or not droppable:
+            return table
+        keep.remove(max(droppable, key=lambda i: columns[i].drop))
+
+
+def fits(console: Console, table: Table) -> bool:
+    """Whether `table` fits the console without wrapping any cell."""
+    return Measurement.get(console, console.options.update_width(10**6), table).maximum <= (
+        console.width
+    )
+
+
+def _table(
+    columns: Sequence[Column], keep: list[int], body: list[list[str]], foot: list[str] | None
+) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i in keep:
+        column = columns[i]
+        table.add_column(
+            column.header,
+            justify="right" if column.numeric else "left",
+            overflow="fold",
+            min_width=max(len(word) for word in column.header.split()),
+        )
+    for row in body:
+        table.add_row(*(row[i] for i in keep))
+    if foot is not None:
+        table.add_section()
+        table.add_row(*(foot[i] for i in keep), style="bold")
+    return table
 
 
 class SweepProgress:
@@ -38,7 +118,7 @@ class SweepProgress:
         self._task: TaskID | None = None
 
     def __enter__(self) -> SweepProgress:
-        if self.interactive:
+        if self.interactive and Verbosity.level:
             self._bar = Progress(
                 TextColumn("[bold]sweeping"),
                 BarColumn(),
@@ -64,55 +144,129 @@ class SweepProgress:
     def __call__(self, result: HostResult) -> None:
         self.done += 1
         self.failed += result.status != "swept"
+        if not Verbosity.level:
+            return
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, completed=self.done, failed=self.failed)
-            if result.status != "swept":
-                self._bar.console.print(
-                    f"  {escape(result.name)}: {result.status}: {escape(result.error or '')}"
-                )
+            if result.status != "swept" or not result.compliant:
+                style = "red" if result.status != "swept" else "yellow"
+                self._bar.console.print(f"  [{style}]{escape(host_line(result))}[/{style}]")
         else:
             print(f"[{self.done}/{self.total}] {host_line(result)}", file=sys.stderr, flush=True)
 
 
 def host_line(result: HostResult) -> str:
-    """One line about one host: status, then what failed."""
+    """One line about one host: status, then what failed; nothing from the host can break it."""
     if result.status != "swept":
-        return f"{result.unit}/{result.name}: {result.status}: {result.error}"
+        return printable(f"{result.unit}/{result.name}: {result.status}: {result.error}")
     failing = [f"{f.check}: {f.title}" for f in result.findings if f.status in ("fail", "error")]
     verdict = "compliant" if not failing else "; ".join(failing)
-    return f"{result.unit}/{result.name}: {verdict}"
+    return printable(f"{result.unit}/{result.name}: {verdict}")
 
 
-def summary(inventory: Inventory, results: Iterable[HostResult]) -> str:
-    """The per-unit table printed at the end of a sweep."""
+def summary(console: Console, inventory: Inventory, results: Iterable[HostResult]) -> Table:
+    """The per-unit table printed at the end of a sweep: unit id first (what `--unit`
+    takes), the name if there is room, counts, then the hosts failing each check, and a
+    total. Where one column per check does not fit, one column lists them instead."""
     by_unit: dict[str, list[HostResult]] = {}
     for result in results:
         by_unit.setdefault(result.unit, []).append(result)
     checks = sorted({f.check for r in by_unit.values() for h in r for f in h.findings})
-    rows = []
-    for unit in inventory.units:
-        hosts = by_unit.get(unit.id, [])
-        if not hosts:
-            continue
-        failing: Counter[str] = Counter()
-        for host in hosts:
-            failing.update(f.check for f in host.findings if f.status in ("fail", "error"))
-        rows.append(
-            [
-                unit.display_name,
-                len(hosts),
-                sum(h.status == "swept" for h in hosts),
-                sum(h.status != "swept" for h in hosts),
-                sum(h.compliant for h in hosts),
-                *(failing[c] for c in checks),
-            ]
-        )
-    headers = [
-        "unit",
-        "hosts",
-        "swept",
-        "not swept",
-        "compliant",
-        *(f"{c} failing" for c in checks),
+    units = [(u.id, u.name, by_unit[u.id]) for u in inventory.units if u.id in by_unit]
+    every = [h for _, _, hosts in units for h in hosts]
+    counts = [Column(h, numeric=True) for h in ("hosts", "swept", "not swept", "compliant")]
+    wide = fitted(
+        console,
+        [
+            Column("unit"),
+            Column("name", drop=1),
+            *counts,
+            *(Column(c, numeric=True) for c in checks),
+        ],
+        [[i, n, *_counts(hosts), *_failing(hosts, checks)] for i, n, hosts in units],
+        ["total", "", *_counts(every), *_failing(every, checks)],
+    )
+    if fits(console, wide):
+        if checks:
+            wide.caption = "check columns: hosts failing that check"
+        return wide
+    return fitted(
+        console,
+        [Column("unit"), *counts, Column("failing (hosts)")],
+        [[i, *_counts(hosts), _listed(hosts, checks)] for i, _, hosts in units],
+        ["total", *_counts(every), _listed(every, checks)],
+    )
+
+
+def _counts(hosts: list[HostResult]) -> list[int]:
+    return [
+        len(hosts),
+        sum(h.status == "swept" for h in hosts),
+        sum(h.status != "swept" for h in hosts),
+        sum(h.compliant for h in hosts),
     ]
-    return tabulate(rows, headers=headers, tablefmt="simple")
+
+
+def _failing(hosts: list[HostResult], checks: list[str]) -> list[int]:
+    failing: Counter[str] = Counter()
+    for host in hosts:
+        failing.update({f.check for f in host.findings if f.status in ("fail", "error")})
+    return [failing[c] for c in checks]
+
+
+def _listed(hosts: list[HostResult], checks: list[str]) -> str:
+    pairs = zip(checks, _failing(hosts, checks), strict=True)
+    return ", ".join(f"{check}\u00a0{n}" for check, n in pairs if n) or "-"
+
+
+# --- logs -------------------------------------------------------------------------------
+
+_SECRET_NAMES = re.compile(r"PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN", re.IGNORECASE)
+_SECRET_KEYS = re.compile(
+    r"""(['"]?\w*(?:password|passphrase|secret)\w*['"]?\s*[:=]\s*)(['"]).*?(?<!\\)\2""",
+    re.IGNORECASE,
+)
+
+
+class Redact(logging.Filter):
+    """Takes secrets out of every log record before any handler writes it.
+
+    pyinfra's SSH connector logs paramiko's connect arguments (password included) at
+    debug level; `--debug` must still never show one. A record loses the value of each
+    variable named like a password (the inventory's `ssh_password_env` and
+    `winrm_password_env` variables are such names by convention, and `hide` adds any
+    other) and anything written as `password: '...'` or `password='...'`.
+    """
+
+    extra: ClassVar[set[str]] = set()
+
+    @classmethod
+    def hide(cls, *values: str) -> None:
+        cls.extra.update(v for v in values if len(v) >= 3)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        secrets = self.extra | {
+            v for k, v in os.environ.items() if _SECRET_NAMES.search(k) and len(v) >= 3
+        }
+        for secret in sorted(secrets, key=len, reverse=True):
+            message = message.replace(secret, "***")
+        record.msg, record.args = _SECRET_KEYS.sub(r"\1\2***\2", message), ()
+        return True
+
+
+def configure_logging(verbosity: int, debug: bool) -> None:
+    """Warnings by default (pyinfra and paramiko silent: raquet reports every host failure
+    itself); `-v` adds raquet's own info; `--debug` shows everything, pyinfra's and
+    paramiko's included, through the same redaction."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Redact())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    if debug:
+        root.setLevel(logging.DEBUG)
+        return
+    root.setLevel({0: logging.ERROR, 1: logging.WARNING}.get(verbosity, logging.INFO))
+    for noisy in ("pyinfra", "paramiko"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)

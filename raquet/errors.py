@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -19,11 +20,17 @@ class Problem:
         in a hostile file's key or value is shown escaped, so it cannot forge another problem
         on the terminal or in a log."""
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        parts = (where, self.field, self.message) if self.field else (where, self.message)
-        return ": ".join(_printable(part) for part in parts)
+        message = _LIBRARY_PREFIX.sub("", self.message)
+        parts = (where, self.field, message) if self.field else (where, message)
+        return ": ".join(printable(part) for part in parts)
 
 
-def _printable(text: str) -> str:
+_LIBRARY_PREFIX = re.compile(r"^(?:Value error|Assertion failed), ")
+"""pydantic's wording for an error a validator raised: noise to a user, who needs only the reason."""
+
+
+def printable(text: str) -> str:
+    """`text` with every control or formatting character shown escaped (`\\n`, `\\u202e`)."""
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
