@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from raquet.selection import LimitOpt, TagOpt
+
 
 def remediate(
     inventory: Annotated[
@@ -33,6 +35,8 @@ def remediate(
     unit: Annotated[
         list[str] | None, typer.Option("--unit", help="Only this unit (repeatable).")
     ] = None,
+    tag: TagOpt = None,
+    limit: LimitOpt = None,
     apply: Annotated[
         bool, typer.Option("--apply", help="Make the changes (default: print the plan).")
     ] = False,
@@ -61,6 +65,8 @@ def remediate(
     """Fix failing findings with pyinfra operations: print the plan, or --apply it and verify."""
     from remediations.run import main
 
+    if tag or limit:
+        host, unit = _selected(inventory, unit, host, tag, limit), None
     main(
         inventory,
         sweep,
@@ -77,3 +83,29 @@ def remediate(
         timeout,
         insecure_no_host_key_check,
     )
+
+
+def _selected(
+    inventory: Path,
+    unit: list[str] | None,
+    host: list[str] | None,
+    tag: list[str] | None,
+    limit: str | None,
+) -> list[str]:
+    """`--tag` and `--limit` resolved to host names the way `sweep` resolves them, so the
+    plan covers exactly the hosts a sweep with the same options would have swept."""
+    from raquet.console import err
+    from raquet.errors import InputError
+    from raquet.inventory import load_inventory
+    from raquet.selection import SelectionError, selection
+
+    try:
+        hosts = selection(unit, host, tag, limit).resolve(load_inventory(inventory))
+    except InputError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False)
+        raise typer.Exit(2) from None
+    except (SelectionError, OSError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    return [h.name for h in hosts]
