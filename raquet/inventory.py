@@ -9,12 +9,13 @@ invalid file, so nothing is ever swept from one.
 from __future__ import annotations
 
 import ast
+import difflib
 import math
 import re
 import shlex
 import traceback
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -734,10 +735,18 @@ class _Ansible:
     def group(self, name: str, line: int | None, label: str) -> _Group:
         return self.groups.setdefault(name, _Group(_Sourced(name, line, label)))
 
-    def add_host(self, group: _Group, name: _Sourced, host_vars: dict[str, _Sourced]) -> None:
+    def add_host(
+        self, file: str, group: _Group, name: _Sourced, host_vars: dict[str, _Sourced]
+    ) -> None:
         self.entries += 1
-        if name.value not in group.hosts:
-            group.hosts.append(name.value)
+        if name.value in group.hosts:
+            first = self.hosts[name.value].name.line
+            message = (
+                f"host '{name.value}' is listed twice in {group.at.value} (first at line {first})"
+            )
+            self.problems.append(Problem(file, name.line, name.field, message))
+            return
+        group.hosts.append(name.value)
         host = self.hosts.setdefault(name.value, _Listed(name))
         host.groups.append(str(group.at.value))
         host.data.update(host_vars)
@@ -803,7 +812,7 @@ def _ini_hosts(file: str, found: _Ansible, group: _Group, line: str, number: int
         found.problems.append(Problem(file, number, pattern, str(err)))
         return
     for name in names:
-        found.add_host(group, _Sourced(name, number, name), host_vars)
+        found.add_host(file, group, _Sourced(name, number, name), host_vars)
 
 
 def _ini_var(
@@ -942,7 +951,52 @@ def _yaml_host(
         found.problems.append(Problem(file, line, dotted(loc), str(err)))
         return
     for name in names:
-        found.add_host(group, _Sourced(name, line, dotted(loc)), host_vars)
+        found.add_host(file, group, _Sourced(name, line, dotted(loc)), host_vars)
+
+
+_CONNECTIONS = frozenset({*_SSH_CONNECTIONS, "winrm", "local"})
+_CONNECTION_KEY = re.compile(r"^(ansible|ssh|winrm)_")
+_KNOWN_CONNECTION_KEYS = frozenset(
+    {*_ANSIBLE_SSH, *_ANSIBLE_WINRM, "ansible_connection", *_HOST_KEYS, *_SECRET_HINTS}
+)
+_UNIT_NAME_KEYS = ("raquet_unit_name", "unit_name")
+"""Group variables that give a unit its display name: letters are addressed to it."""
+
+
+def _unknown_connection_keys(file: str, variables: Iterable[_Sourced]) -> list[Problem]:
+    """A connection variable raquet does not know is a typo until shown otherwise: an
+    `ansible_prot` silently left to `data` sweeps port 22 and fails for a reason nobody
+    sees. Other variables are the user's own data and stay in `data`."""
+    problems = []
+    for item in variables:
+        key = item.field.rsplit(".", 1)[-1]
+        if not _CONNECTION_KEY.match(key) or key in _KNOWN_CONNECTION_KEYS:
+            continue
+        close = difflib.get_close_matches(key, sorted(_KNOWN_CONNECTION_KEYS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        problems.append(
+            Problem(file, item.line, item.field, f"unknown connection variable '{key}'{hint}")
+        )
+    return problems
+
+
+def _unsupported_connection(file: str, merged: dict[str, _Sourced]) -> list[Problem]:
+    connection = merged.get("ansible_connection")
+    if connection is None or connection.value in _CONNECTIONS:
+        return []
+    message = (
+        f"raquet cannot sweep over ansible_connection={connection.value}; "
+        f"supported: {', '.join(sorted(_CONNECTIONS))}"
+    )
+    return [Problem(file, connection.line, connection.field, message)]
+
+
+def _unit_name(found: _Ansible, unit: str) -> str:
+    group = found.groups.get(unit)
+    for key in _UNIT_NAME_KEYS:
+        if group is not None and key in group.vars:
+            return str(group.vars[key].value)
+    return unit
 
 
 def _ansible_inventory(path: Path, found: _Ansible) -> Inventory:
@@ -952,16 +1006,28 @@ def _ansible_inventory(path: Path, found: _Ansible) -> Inventory:
         for child in group.children:
             parents.setdefault(child, []).append(name)
     depths = _depths(list(found.groups), parents)
+    file = str(path)
+    names = {group: _unit_name(found, group) for group in found.groups}
+    for group in found.groups.values():
+        found.problems += _unknown_connection_keys(file, group.vars.values())
+        for key in _UNIT_NAME_KEYS:
+            group.vars.pop(key, None)
+    for host in found.hosts.values():
+        found.problems += _unknown_connection_keys(file, host.data.values())
     drafts = []
     for host in found.hosts.values():
         merged: dict[str, _Sourced] = {}
         for name in _precedence(host.groups, parents, depths):
             merged.update(found.groups[name].vars if name in found.groups else {})
         merged.update(host.data)
+        found.problems += _unsupported_connection(file, merged)
         values = {"address": host.name, **_ansible_fields(merged)}
         unit = next((g for g in host.groups if g != "all"), UNGROUPED)
         at = found.groups[unit].at if unit in found.groups else host.name
-        drafts.append(_draft(host.name, unit, at, values))
+        draft = _draft(host.name, unit, at, values)
+        if draft.unit_name == unit:
+            draft.unit_name = names.get(unit, unit)
+        drafts.append(draft)
     return _inventory_from_drafts(path, drafts, found.problems, _Meta())
 
 
