@@ -1064,9 +1064,7 @@ class Store:
         with self._sessions.begin() as session:
             planned = select(PlannedHostRow.host).where(PlannedHostRow.host == host).limit(1)
             recorded = select(HostResultRow.id).where(HostResultRow.host == host).limit(1)
-            return (
-                session.scalar(planned) is not None or session.scalar(recorded) is not None
-            )
+            return session.scalar(planned) is not None or session.scalar(recorded) is not None
 
     @retried
     def prune(self, before: datetime) -> PruneResult:
