@@ -13,21 +13,12 @@ from markupsafe import Markup
 from reports import chart
 from reports.document import Document
 
-TOP_UNITS_CHARTED = 10
 
-
-def charts(doc: Document) -> dict[str, Markup | None]:
-    report, L, fmt = doc.report, doc.labels, doc.fmt
-    trend = chart.columns(
-        L.chart_trend,
-        [(p.monday.strftime("%d/%m"), p.detections) for p in report.trend],
-        fmt.number,
-    )
-    ranked = [(u.name, u.detections.current) for u in report.units if u.detections.current]
-    units = None
-    if report.unit is None and ranked:
-        units = chart.bars(L.chart_units, ranked[:TOP_UNITS_CHARTED], fmt.number)
-    return {"trend": trend, "units": units}
+def charts(doc: Document) -> dict[str, Markup]:
+    """Each chart of the report as inline SVG, by key (`trend`, `units`)."""
+    return {
+        c.key: chart.svg(c, doc.fmt.number) for c in chart.report_charts(doc.report, doc.labels)
+    }
 
 
 def render(doc: Document) -> str:

@@ -12,6 +12,7 @@ line (`one_line`): a value cannot add a line to the letter.
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 from docx import Document as new_document
@@ -26,8 +27,10 @@ from docx.shared import Length, Mm, Pt
 from docx.table import _Cell, _Row
 from docx.text.paragraph import Paragraph as DocxParagraph
 
+from reports import chart
 from reports.change import Change
 from reports.document import Document
+from reports.measure import width_mm
 from reports.prose import Paragraph
 from reports.tables import Table
 from reports.text import one_line
@@ -154,9 +157,14 @@ def _no_borders(table: object) -> None:
     tbl_pr.insert_element_before(borders, "w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook")
 
 
-def _two_columns(docx: DocxDocument, left_mm: float, right_mm: float) -> tuple[_Cell, _Cell]:
-    """A borderless 1x2 layout table with fixed widths (Word and LibreOffice both obey)."""
+def _two_columns(
+    docx: DocxDocument, left_mm: float, right_mm: float, *, whole: bool = False
+) -> tuple[_Cell, _Cell]:
+    """A borderless 1x2 layout table with fixed widths (Word and LibreOffice both obey);
+    `whole`: its row never splits across pages."""
     table = docx.add_table(rows=1, cols=2)
+    if whole:
+        _row_property(table.rows[0], "w:cantSplit")
     _no_borders(table)
     table.autofit = False
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -167,9 +175,26 @@ def _two_columns(docx: DocxDocument, left_mm: float, right_mm: float) -> tuple[_
     return cells[0], cells[1]
 
 
+HEADER_PAD_MM = 6
+
+
+def _header_widths(doc: Document) -> tuple[float, float]:
+    """Columns as wide as their longest line (issuer lines at 13 pt, the motto at 12 pt
+    bold); the issuer's never narrower than the decree's usual 65 mm."""
+    issuer = max(
+        (
+            width_mm(line.upper(), 13, bold=i == len(doc.issuer) - 1)
+            for i, line in enumerate(doc.issuer)
+        ),
+        default=0.0,
+    )
+    motto = width_mm(doc.labels.motto_1, 12, bold=True)
+    return max(65.0, issuer + HEADER_PAD_MM), motto + HEADER_PAD_MM
+
+
 def _header(docx: DocxDocument, doc: Document) -> None:
     L = doc.labels
-    left, right = _two_columns(docx, 65, 100)
+    left, right = _two_columns(docx, *_header_widths(doc))
     for index, line in enumerate(doc.issuer):
         last = index == len(doc.issuer) - 1
         _para(left, line.upper(), size=13, bold=last, align=CENTER)
@@ -194,26 +219,47 @@ def _rich(docx: DocxDocument, source: Paragraph, size: float) -> DocxParagraph:
     return paragraph
 
 
-def _body(docx: DocxDocument, doc: Document) -> None:
-    L = doc.labels
+RECIPIENTS_AT_MM = 45  # where the recipients' lines start, "Kính gửi:" before them
+
+
+def _recipients(docx: DocxDocument, doc: Document) -> None:
+    """ "Kính gửi:" beside its list as in the seed letter: one paragraph per recipient, all
+    indented to the same tab stop, the first with "Kính gửi:" hanging before it."""
+    label = doc.labels.kinh_gui
     recipients = doc.prose.recipients
-    _para(docx, size=8)
     if len(recipients) == 1:
-        _para(docx, f"{L.kinh_gui} {recipients[0]}", align=CENTER)
-    else:
-        _para(docx, L.kinh_gui, align=CENTER)
-        for line in recipients:
-            _para(docx, line).paragraph_format.left_indent = Mm(45)
+        _para(docx, f"{label} {recipients[0]}", align=CENTER)
+        return
+    hang = width_mm(label + " ", 14) + 2
+    for index, line in enumerate(recipients):
+        paragraph = _para(docx, f"{label}\t{line}" if index == 0 else line)
+        form = paragraph.paragraph_format
+        form.left_indent = Mm(RECIPIENTS_AT_MM)
+        if index == 0:
+            form.first_line_indent = -Mm(hang)
+            form.tab_stops.add_tab_stop(Mm(RECIPIENTS_AT_MM))
+        form.keep_with_next = index < len(recipients) - 1
+
+
+def _body(docx: DocxDocument, doc: Document) -> None:
     _para(docx, size=8)
-    for source in doc.prose.body:
+    _recipients(docx, doc)
+    _para(docx, size=8)
+    body = doc.prose.body
+    for index, source in enumerate(body):
         paragraph = _rich(docx, source, 14)
-        paragraph.paragraph_format.first_line_indent = Mm(10)
-        paragraph.paragraph_format.space_after = Pt(6)
-        paragraph.paragraph_format.line_spacing = 1.15
+        form = paragraph.paragraph_format
+        form.first_line_indent = Mm(10)
+        form.space_after = Pt(6)
+        form.line_spacing = 1.15
+        form.keep_with_next = index == len(body) - 1  # the signature never stands alone
 
 
 def _closing(docx: DocxDocument, doc: Document) -> None:
-    left, right = _two_columns(docx, 80, 85)
+    """Nơi nhận and the signature side by side, in one row that does not split, every
+    paragraph kept with the next so Word and LibreOffice move the row with the body's
+    last paragraph rather than leave it alone on a page."""
+    left, right = _two_columns(docx, 80, 85, whole=True)
     _para(left, size=6)
     _para(left, doc.labels.noi_nhan, size=12, bold=True, italic=True)
     for line in doc.prose.cc:
@@ -225,6 +271,9 @@ def _closing(docx: DocxDocument, doc: Document) -> None:
     for _ in range(4):
         _para(right)
     _para(right, name, size=14, bold=True, align=CENTER)
+    for cell in (left, right):
+        for paragraph in cell.paragraphs[:-1]:
+            paragraph.paragraph_format.keep_with_next = True
 
 
 def _cell_text(cell: _Cell, text: str, *, bold: bool, numeric: bool) -> None:
@@ -288,6 +337,19 @@ def _grid(docx: DocxDocument, table: Table, doc: Document) -> None:
             _cell_text(cell, text, bold=strong, numeric=isinstance(value, int | Change))
 
 
+CHART_WIDTH_MM = 200
+
+
+def _charts(docx: DocxDocument, doc: Document) -> None:
+    """The report's charts as pictures of the HTML's own drawings (`reports.chart`)."""
+    for drawn in chart.report_charts(doc.report, doc.labels):
+        paragraph = docx.add_paragraph()
+        paragraph.alignment = CENTER
+        paragraph.add_run().add_picture(
+            BytesIO(chart.png(drawn, doc.fmt.number)), width=Mm(CHART_WIDTH_MM)
+        )
+
+
 def _annex(docx: DocxDocument, doc: Document) -> None:
     section = docx.add_section(WD_SECTION.NEW_PAGE)
     section.different_first_page_header_footer = False  # numbered from its first page on
@@ -300,6 +362,8 @@ def _annex(docx: DocxDocument, doc: Document) -> None:
     _para(docx, doc.annex_ref, size=12, italic=True, align=CENTER)
     for table in doc.tables:
         _data_table(docx, table, doc)
+        if table.key == "summary":
+            _charts(docx, doc)
     _para(docx, size=6)
     _para(docx, L.notes, size=13, bold=True)
     for source in doc.prose.notes:
