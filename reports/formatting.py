@@ -19,6 +19,11 @@ MINUS = "\u2212"
 _SWAP = str.maketrans(",.", ".,")
 
 
+class Ident(int):
+    """A number that names something (a process id): a spreadsheet keeps it a number, but
+    people read it without thousands separators (pid 12345, not 12.345)."""
+
+
 class Formatter:
     """Formats for one language; datetimes are shown in the province's zone."""
 
@@ -66,6 +71,8 @@ class Formatter:
         """A table cell as people read it, whatever its type."""
         if value is None:
             return ""
+        if isinstance(value, Ident):
+            return str(int(value))
         if isinstance(value, int):
             return self.number(value)
         if isinstance(value, Change):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from reports.change import Change
 from reports.evidence import lines as evidence_lines
-from reports.formatting import Formatter
+from reports.formatting import Formatter, Ident
 from reports.labels import Labels
 from reports.model import RemediationCounts, Report, UnitRow
 from reports.text import one_line
@@ -191,7 +191,7 @@ def connections(report: Report, L: Labels) -> Table:
                     c.host,
                     L.connection_source(c.source),
                     c.remote,
-                    c.pid,
+                    Ident(c.pid) if c.pid.isdigit() else c.pid,
                     c.process,
                     ", ".join(c.indicators),
                     ", ".join(c.feeds),

@@ -1,8 +1,10 @@
-"""XLSX: one sheet per table, numbers as numbers, the campaign form on its own sheet.
+"""XLSX: one sheet per table, numbers as numbers, the campaign form on its own sheet, and
+the report's charts as native Excel charts over a sheet of their own data.
 
 Text cells are written as strings with Excel's quote prefix, so `=cmd|' /C calc'!A0`
 from a host stays text even when someone edits the cell; characters XML cannot hold
-never reach here (`reports.text.clean`).
+never reach here (`reports.text.clean`). Every sheet prints: A4, landscape when the table
+is wide, fitted to the page width, its header row repeated on each page, cells bordered.
 """
 
 from __future__ import annotations
@@ -12,15 +14,20 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell as XlCell
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.chart import BarChart, Reference
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from reports import chart
 from reports.change import Change
 from reports.document import Document
 from reports.tables import Cell, Table
 
 _BOLD = Font(bold=True)
+_THIN = Side(style="thin", color="000000")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+WIDE = 6  # columns from which a sheet prints landscape
 _HEAD = PatternFill("solid", fgColor="E8E8E8")
 _PERCENT = '+0.00" %";-0.00" %";0.00" %"'
 _FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
@@ -85,14 +92,29 @@ def _row(sheet: Worksheet, values: list[Cell], doc: Document, font: Font | None 
     return line
 
 
+def _print_setup(sheet: Worksheet, columns: int, header_row: int) -> None:
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.orientation = "landscape" if columns >= WIDE else "portrait"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = f"{header_row}:{header_row}"
+    sheet.print_options.horizontalCentered = True
+
+
 def _fill(sheet: Worksheet, table: Table, doc: Document) -> None:
     _title(sheet, table.title, doc)
-    for cell in sheet[_row(sheet, list(table.columns), doc, _BOLD)]:
+    header = _row(sheet, list(table.columns), doc, _BOLD)
+    for cell in sheet[header]:
         cell.fill = _HEAD
+        cell.border = _BORDER
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for index, row in enumerate([*table.rows, *([table.total] if table.total else [])]):
         strong = index in table.highlight or index == len(table.rows)
-        _row(sheet, row, doc, _BOLD if strong else None)
+        for cell in sheet[_row(sheet, row, doc, _BOLD if strong else None)]:
+            cell.border = _BORDER
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    _print_setup(sheet, len(table.columns), header)
     if table.note:
         _put(sheet.cell(sheet.max_row + 2, 1), table.note, doc)  # under a blank row
     sheet.freeze_panes = "A3"
@@ -121,6 +143,31 @@ def _campaign_form(sheet: Worksheet, form: Table, doc: Document) -> None:
         _row(sheet, row, doc)
     for letter, width in zip("ABCD", (24, 60, 12, 50), strict=True):
         sheet.column_dimensions[letter].width = width
+    _print_setup(sheet, 4, 1)
+
+
+def _chart_sheet(sheet: Worksheet, drawn: chart.Chart, doc: Document) -> None:
+    """The chart's points as two columns, and a native bar chart over them: the figures
+    stay editable and the chart follows them."""
+    _title(sheet, drawn.title, doc)
+    _row(sheet, [drawn.y_label if drawn.horizontal else drawn.x_label, drawn.series], doc, _BOLD)
+    for label, value in drawn.points:
+        _row(sheet, [label, value], doc)
+    last = sheet.max_row
+    bars = BarChart()
+    bars.type = "bar" if drawn.horizontal else "col"
+    bars.title = drawn.title
+    bars.x_axis.title = drawn.y_label if drawn.horizontal else drawn.x_label
+    bars.y_axis.title = drawn.x_label if drawn.horizontal else drawn.y_label
+    bars.x_axis.delete = bars.y_axis.delete = False  # openpyxl 3.1 hides both axes by default
+    bars.legend.position = "b"
+    bars.add_data(Reference(sheet, min_col=2, min_row=2, max_row=last), titles_from_data=True)
+    bars.set_categories(Reference(sheet, min_col=1, min_row=3, max_row=last))
+    bars.width, bars.height = 24, 12
+    sheet.add_chart(bars, "D2")
+    sheet.column_dimensions["A"].width = 34
+    sheet.column_dimensions["B"].width = 16
+    _print_setup(sheet, WIDE, 2)
 
 
 def write(doc: Document, output: Path) -> list[Path]:
@@ -133,5 +180,9 @@ def write(doc: Document, output: Path) -> list[Path]:
             _campaign_form(sheet, table, doc)
         else:
             _fill(sheet, table, doc)
+        if table.key == "summary":
+            for drawn in chart.report_charts(doc.report, doc.labels):
+                title = doc.labels[f"sheet_{drawn.key}"]
+                _chart_sheet(book.create_sheet(sheet_title(title, taken)), drawn, doc)
     book.save(output)
     return [output]
