@@ -640,7 +640,7 @@ def config(ctx: typer.Context, json_file: JsonOpt = None) -> None:
         [
             e.key,
             e.value if e.value is not None else about[e.key].default,
-            e.source,
+            e.source.replace(str(loaded.path), "file", 1) if loaded.path else e.source,
             about[e.key].env,
         ]
         for e in loaded.settings
@@ -672,9 +672,34 @@ def schedule(
         print(text)
 
 
+def _name_values(command: Any) -> None:
+    """Gives every option that takes a value a metavar such as FILE or N: typer would show
+    its Python type instead (`<path>`, `<list[str]>`, `<int range>`), which means nothing
+    to a sysadmin. Options that name their own metavar keep it, and choices are left to
+    typer, which lists them (`<html|pdf|...>`)."""
+    for param in command.params:
+        if param.param_type_name != "option" or param.metavar is not None or param.is_flag:
+            continue
+        desc = param.type_descriptor
+        if desc.is_choice or param.count:
+            continue
+        if desc.is_path:
+            param.metavar = "DIR" if desc.path_type == "dir" else "FILE"
+        else:
+            element = param.bare_type().removeprefix("list[").removesuffix("]")
+            param.metavar = _METAVARS.get(element, "TEXT")
+    for sub in getattr(command, "commands", {}).values():
+        _name_values(sub)
+
+
+_METAVARS = {"int": "N", "float": "NUMBER", "datetime": "DATE"}
+
+
 def main() -> None:
+    command = typer.main.get_command(app)
+    _name_values(command)
     try:
-        app()
+        command(prog_name="raquet")
     except Exception as exc:
         from raquet.store import StoreError
 

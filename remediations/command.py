@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from raquet.selection import LimitOpt, TagOpt
+from raquet.selection import HostOpt, LimitOpt, TagOpt, UnitOpt
 
 
 def remediate(
@@ -29,12 +29,8 @@ def remediate(
     check: Annotated[
         list[str] | None, typer.Option("--check", help="Only this check (repeatable).")
     ] = None,
-    host: Annotated[
-        list[str] | None, typer.Option("--host", help="Only this host (repeatable).")
-    ] = None,
-    unit: Annotated[
-        list[str] | None, typer.Option("--unit", help="Only this unit (repeatable).")
-    ] = None,
+    host: HostOpt = None,
+    unit: UnitOpt = None,
     tag: TagOpt = None,
     limit: LimitOpt = None,
     apply: Annotated[
