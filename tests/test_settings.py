@@ -31,7 +31,8 @@ def _config(*args: str | Path, cwd: Path, **env: str) -> dict[str, Any]:
         capture_output=True, text=True, cwd=cwd, env=_env(HOME=str(cwd), **env), timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    document: dict[str, Any] = json.loads(proc.stdout)
+    return document
 
 
 def test_found_in_the_current_directory_with_lines_and_relative_paths(tmp_path: Path) -> None:
