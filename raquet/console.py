@@ -38,7 +38,20 @@ from rich.table import Table
 from raquet.errors import printable
 from raquet.models import HostResult, Inventory
 
-err = Console(stderr=True, highlight=False)
+LOG_WIDTH = 200
+"""Width of tables written without a terminal (a timer's journal, a pipe): wide enough to
+keep every column, since a log is read later in a pager that does not rewrap it."""
+
+
+def _width(stream: object) -> int | None:
+    """rich's own width (the terminal's, or `COLUMNS`), else `LOG_WIDTH`."""
+    isatty = getattr(stream, "isatty", None)
+    if "COLUMNS" in os.environ or (isatty is not None and isatty()):
+        return None
+    return LOG_WIDTH
+
+
+err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 class Verbosity:
@@ -49,7 +62,7 @@ class Verbosity:
 
 def people(data_on_stdout: bool) -> Console:
     """Where tables and notes for people go: stdout, unless stdout carries data."""
-    return err if data_on_stdout else Console(highlight=False)
+    return err if data_on_stdout else Console(highlight=False, width=_width(sys.stdout))
 
 
 @dataclass(frozen=True)
