@@ -4,7 +4,6 @@ resolves them, then validated like any other format."""
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 import re
 import shlex
@@ -15,10 +14,12 @@ from typing import Any
 
 from raquet.errors import InputError, Problem
 from raquet.inventory.common import (
+    CONNECTION_DATA_KEYS,
     HOST_KEYS,
     MAX_ENTRIES,
     SECRET_HINTS,
     UNGROUPED,
+    UNIT_NAME_KEYS,
     Listed,
     Meta,
     Sourced,
@@ -27,6 +28,8 @@ from raquet.inventory.common import (
     make_draft,
     mapped,
     secret_paths,
+    unit_display_name,
+    unknown_keys,
 )
 from raquet.models import Inventory
 from raquet.yamlfile import (
@@ -316,27 +319,19 @@ def _yaml_host(
 _CONNECTIONS = frozenset({*_SSH_CONNECTIONS, "winrm", "local"})
 _CONNECTION_KEY = re.compile(r"^(ansible|ssh|winrm)_")
 _KNOWN_CONNECTION_KEYS = frozenset(
-    {*_ANSIBLE_SSH, *_ANSIBLE_WINRM, "ansible_connection", *HOST_KEYS, *SECRET_HINTS}
+    {
+        *_ANSIBLE_SSH,
+        *_ANSIBLE_WINRM,
+        "ansible_connection",
+        *HOST_KEYS,
+        *SECRET_HINTS,
+        *CONNECTION_DATA_KEYS,
+    }
 )
-_UNIT_NAME_KEYS = ("raquet_unit_name", "unit_name")
-"""Group variables that give a unit its display name: letters are addressed to it."""
 
 
-def _unknown_connection_keys(file: str, variables: Iterable[Sourced]) -> list[Problem]:
-    """A connection variable raquet does not know is a typo until shown otherwise: an
-    `ansible_prot` silently left to `data` sweeps port 22 and fails for a reason nobody
-    sees. Other variables are the user's own data and stay in `data`."""
-    problems = []
-    for item in variables:
-        key = item.field.rsplit(".", 1)[-1]
-        if not _CONNECTION_KEY.match(key) or key in _KNOWN_CONNECTION_KEYS:
-            continue
-        close = difflib.get_close_matches(key, sorted(_KNOWN_CONNECTION_KEYS), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        problems.append(
-            Problem(file, item.line, item.field, f"unknown connection variable '{key}'{hint}")
-        )
-    return problems
+def _unknown_keys(file: str, variables: Iterable[Sourced]) -> list[Problem]:
+    return unknown_keys(file, variables, _CONNECTION_KEY, _KNOWN_CONNECTION_KEYS)
 
 
 def _unsupported_connection(file: str, merged: dict[str, Sourced]) -> list[Problem]:
@@ -350,14 +345,6 @@ def _unsupported_connection(file: str, merged: dict[str, Sourced]) -> list[Probl
     return [Problem(file, connection.line, connection.field, message)]
 
 
-def _unit_name(found: _Ansible, unit: str) -> str:
-    group = found.groups.get(unit)
-    for key in _UNIT_NAME_KEYS:
-        if group is not None and key in group.vars:
-            return str(group.vars[key].value)
-    return unit
-
-
 def _ansible_inventory(path: Path, found: _Ansible) -> Inventory:
     """Resolve each host's variables as Ansible does, then validate like any other format."""
     parents: dict[str, list[str]] = {}
@@ -366,13 +353,13 @@ def _ansible_inventory(path: Path, found: _Ansible) -> Inventory:
             parents.setdefault(child, []).append(name)
     depths = _depths(list(found.groups), parents)
     file = str(path)
-    names = {group: _unit_name(found, group) for group in found.groups}
+    names = {name: unit_display_name(group.vars, name) for name, group in found.groups.items()}
     for group in found.groups.values():
-        found.problems += _unknown_connection_keys(file, group.vars.values())
-        for key in _UNIT_NAME_KEYS:
+        found.problems += _unknown_keys(file, group.vars.values())
+        for key in UNIT_NAME_KEYS:
             group.vars.pop(key, None)
     for host in found.hosts.values():
-        found.problems += _unknown_connection_keys(file, host.data.values())
+        found.problems += _unknown_keys(file, host.data.values())
     drafts = []
     for host in found.hosts.values():
         merged: dict[str, Sourced] = {}

@@ -4,9 +4,11 @@ for every format, secrets refused wherever they appear, paths resolved at load t
 
 from __future__ import annotations
 
+import difflib
+import logging
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from raquet.yamlfile import (
     validation_problems,
 )
 
+log = logging.getLogger(__name__)
+
 UNGROUPED = "ungrouped"
 """The unit of a pyinfra or Ansible host that no group but `all` lists."""
 MAX_ENTRIES = 200_000
@@ -31,6 +35,11 @@ A raquet YAML inventory is bounded by its size (`raquet.yamlfile.MAX_BYTES`)."""
 
 _PATH_FIELDS = ("ssh_key", "known_hosts", "winrm_ca_bundle")
 HOST_KEYS = frozenset(Host.model_fields) - {"name", "data"}
+CONNECTION_DATA_KEYS = frozenset(
+    {"winrm_cert_pem", "winrm_cert_key_pem", "winrm_server_cert_validation"}
+)
+"""Connection settings that stay in a host's `data`, where `raquet.targets` reads them: known
+keys, not typos, in every format."""
 _SECRET = "secrets never live in the inventory file: "
 _USE_ENV = _SECRET + "set {} to the name of an environment variable holding it"
 SECRET_HINTS = {
@@ -214,6 +223,7 @@ def inventory_from_drafts(
     """Validate every host and unit the same way whichever format they were read from."""
     file = str(path)
     units: dict[str, Unit] = {}
+    placed: list[tuple[Host, int | None, str]] = []
     for draft in drafts:
         unit_id = draft.unit.value
         if not isinstance(unit_id, str) or unit_id not in units:
@@ -229,9 +239,12 @@ def inventory_from_drafts(
             problems += validation_problems(file, err, draft.locate)
             continue
         units[unit_id].hosts.append(host)
+        address = draft.values.get("address", draft.name)
+        placed.append((host, address.line, address.field))
     if not drafts and not problems:
         problems.append(Problem(file, None, "", "no hosts found in any group"))
     raise_if(problems)
+    warn_shared_addresses(file, placed)
     return Inventory(source=path, units=list(units.values()), **meta.fields())
 
 
@@ -246,3 +259,51 @@ class Listed:
 
 def data_secrets(file: str, line: int | None, label: str, data: Any) -> list[Problem]:
     return [Problem(file, line, f"{label}.{dotted(loc)}", hint) for loc, hint in secret_paths(data)]
+
+
+UNIT_NAME_KEYS = ("raquet_unit_name", "unit_name")
+"""Group variables (Ansible) or group data (pyinfra) that give a unit its display name:
+letters are addressed to it, and a group name like `trang_dinh` is no addressee."""
+
+
+def unit_display_name(group_vars: Mapping[str, Sourced], default: str) -> str:
+    for key in UNIT_NAME_KEYS:
+        if key in group_vars:
+            return str(group_vars[key].value)
+    return default
+
+
+def unknown_keys(
+    file: str, variables: Iterable[Sourced], prefix: re.Pattern[str], known: Iterable[str]
+) -> list[Problem]:
+    """A connection key raquet does not know is a typo until shown otherwise: an
+    `ansible_prot` or `ssh_prot` silently left to `data` sweeps port 22 and fails for a
+    reason nobody sees. Keys without a connection `prefix` are the user's own data."""
+    choices = sorted(known)
+    problems = []
+    for item in variables:
+        key = item.field.rsplit(".", 1)[-1]
+        if not prefix.match(key) or key in choices:
+            continue
+        close = difflib.get_close_matches(key, choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        problems.append(
+            Problem(file, item.line, item.field, f"unknown connection variable '{key}'{hint}")
+        )
+    return problems
+
+
+def warn_shared_addresses(file: str, hosts: Iterable[tuple[Host, int | None, str]]) -> None:
+    """Two hosts at one address and port are one machine swept twice, or a copied line whose
+    address was not changed: a warning, not an error, because a machine may well carry two
+    names. Hosts behind one NAT address on different ports are different machines."""
+    first: dict[tuple[str, int | None, int | None], tuple[str, int | None]] = {}
+    for host, line, where in hosts:
+        key = (host.address.lower(), host.ssh_port, host.winrm_port)
+        if key not in first:
+            first[key] = (host.name, line)
+            continue
+        other, other_line = first[key]
+        at = f" (line {other_line})" if other_line is not None else ""
+        message = f"hosts '{other}'{at} and '{host.name}' share the address {host.address}"
+        log.warning("%s", Problem(file, line, where, message))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import difflib
+import re
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,8 +14,12 @@ from pydantic import ValidationError
 
 from raquet.errors import InputError, Problem
 from raquet.inventory.common import (
+    CONNECTION_DATA_KEYS,
+    HOST_KEYS,
     MAX_ENTRIES,
+    SECRET_HINTS,
     UNGROUPED,
+    UNIT_NAME_KEYS,
     Draft,
     Listed,
     Meta,
@@ -22,6 +28,8 @@ from raquet.inventory.common import (
     inventory_from_drafts,
     make_draft,
     mapped,
+    unit_display_name,
+    unknown_keys,
 )
 from raquet.models import Inventory
 from raquet.yamlfile import (
@@ -36,6 +44,9 @@ _PYINFRA_RENAMES = {
     "ssh_known_hosts_file": "known_hosts",
     "_sudo": "sudo",
 }
+_KEY = re.compile(r"^(ssh_|winrm_|_)")
+"""pyinfra's connection data (`ssh_*`, `winrm_*`) and operation arguments (`_sudo`)."""
+_KNOWN_KEYS = frozenset({*_PYINFRA_RENAMES, *HOST_KEYS, *SECRET_HINTS, *CONNECTION_DATA_KEYS})
 
 
 def load_pyinfra(path: Path) -> Inventory:
@@ -58,7 +69,13 @@ def load_pyinfra(path: Path) -> Inventory:
     if "all" in groups:
         problems += _missing_from_all(file, listed)
     group_data = _pyinfra_group_data(file, groups, lines, problems)
-    drafts = [_pyinfra_draft(host, lines, group_data) for host in listed.values()]
+    problems += _unknown_keys(file, source, group_data, listed)
+    names = {group: unit_display_name(data, group) for group, data in group_data.items()}
+    for data in group_data.values():
+        for key in UNIT_NAME_KEYS:
+            data.pop(key, None)
+    drafts = [_pyinfra_draft(host, lines, group_data, names) for host in listed.values()]
+    problems += _unknown_connectors(file, drafts)
     meta = _pyinfra_meta(file, namespace, lines, problems)
     return inventory_from_drafts(path, drafts, problems, meta)
 
@@ -204,8 +221,10 @@ def _pyinfra_draft(
     host: Listed,
     lines: dict[str, tuple[int, list[int]]],
     group_data: dict[str, dict[str, Sourced]],
+    names: dict[str, str],
 ) -> Draft:
-    """pyinfra's precedence: host data over group data (later groups win) over `all` data."""
+    """pyinfra's precedence: host data over group data (later groups win) over `all` data;
+    the unit is named by its group's `raquet_unit_name` or `unit_name`, if it has one."""
     merged: dict[str, Sourced] = dict(group_data.get("all", {}))
     for group in host.groups:
         if group != "all":
@@ -217,7 +236,63 @@ def _pyinfra_draft(
     if unit is None:
         return make_draft(name, UNGROUPED, host.name, values)
     line = lines.get(unit, (None, []))[0]
-    return make_draft(name, unit, Sourced(unit, line, unit), values)
+    draft = make_draft(name, unit, Sourced(unit, line, unit), values)
+    if draft.unit_name == unit:
+        draft.unit_name = names.get(unit, unit)
+    return draft
+
+
+def _unknown_keys(
+    file: str, source: str, group_data: dict[str, dict[str, Sourced]], listed: dict[str, Listed]
+) -> list[Problem]:
+    """Connection keys raquet does not know, each at the line that writes it when the source
+    has it literally (a host's data may span lines, or be built by code: then its entry's)."""
+    key_lines = _key_lines(source, file)
+    items = [item for data in group_data.values() for item in data.values()]
+    items += [item for host in listed.values() for item in host.data.values()]
+    return unknown_keys(file, [_at_key(item, key_lines) for item in items], _KEY, _KNOWN_KEYS)
+
+
+def _key_lines(source: str, file: str) -> dict[str, list[int]]:
+    """Every line where a dict key is written: `{"ssh_port": 22}` or `dict(ssh_port=22)`."""
+    found: dict[str, list[int]] = {}
+    for node in ast.walk(ast.parse(source, file)):
+        if isinstance(node, ast.Dict):
+            for key in node.keys:
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    found.setdefault(key.value, []).append(key.lineno)
+        elif isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                if keyword.arg is not None:
+                    found.setdefault(keyword.arg, []).append(keyword.value.lineno)
+    return {key: sorted(lines) for key, lines in found.items()}
+
+
+def _at_key(item: Sourced, key_lines: dict[str, list[int]]) -> Sourced:
+    """`item` placed at the first line writing its key at or after the line it was read at."""
+    lines = key_lines.get(item.field.rsplit(".", 1)[-1], [])
+    after = [line for line in lines if line >= (item.line or 0)]
+    line = after[0] if after else lines[0] if lines else item.line
+    return Sourced(item.value, line, item.field)
+
+
+def _unknown_connectors(file: str, drafts: list[Draft]) -> list[Problem]:
+    """`@dockr/web` or `connector: vagrant` would reach nothing: only the execution connectors
+    installed here can run a check (an inventory connector like @terraform lists hosts)."""
+    from pyinfra.api.connectors import get_execution_connectors
+
+    installed = sorted(get_execution_connectors())
+    problems = []
+    for draft in drafts:
+        connector = draft.values.get("connector")
+        if connector is None or connector.value in installed:
+            continue
+        close = difflib.get_close_matches(str(connector.value), installed, n=1)
+        hint = f"; did you mean @{close[0]}?" if close else ""
+        supported = ", ".join(f"@{name}" for name in installed)
+        message = f"raquet cannot sweep over the @{connector.value} connector{hint} (supported: {supported})"
+        problems.append(Problem(file, connector.line, connector.field, message))
+    return problems
 
 
 def _pyinfra_identity(listed: Sourced) -> tuple[Sourced, dict[str, Sourced]]:

@@ -9,7 +9,14 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from raquet.errors import InputError, Problem
-from raquet.inventory.common import SECRET_HINTS, Meta, input_error, raise_if, secret_paths
+from raquet.inventory.common import (
+    SECRET_HINTS,
+    Meta,
+    input_error,
+    raise_if,
+    secret_paths,
+    warn_shared_addresses,
+)
 from raquet.models import HostSettings, Inventory, Unit
 from raquet.yamlfile import (
     Loc,
@@ -43,9 +50,13 @@ def load_raquet_yaml(path: Path, data: Any) -> Inventory:
         found = yaml_problems(file, data, err, InventoryFile)
         raise input_error(problems + found) from None
     raise_if(problems)
-    for unit in doc.units:
-        for host in unit.hosts:
+    placed = []
+    for i, unit in enumerate(doc.units):
+        for j, host in enumerate(unit.hosts):
             host.unit = unit.id
+            loc = ("units", i, "hosts", j, "address")
+            placed.append((host, line_of(data, loc), dotted(loc)))
+    warn_shared_addresses(file, placed)
     return Inventory(source=path, units=doc.units, **doc.fields())
 
 
