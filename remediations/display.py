@@ -24,19 +24,22 @@ def _header(target: Target) -> str:
 
 
 def plan(targets: list[Target]) -> str:
-    lines = []
+    """The plan per reachable host, the sweep it reads named once at the top, and one
+    summary at the end: what would run, what cannot, what would change nothing, and each
+    unreachable host with its reason (said there only, once)."""
+    sweeps = sorted({job.sweep_id for target in targets for job in target.jobs})
+    lines = [printable(f"plan from sweep {', '.join(sweeps)}"), ""]
+    counts = dict.fromkeys(_PLAN_MARK.values(), 0)
     for target in targets:
-        lines.append(_header(target))
         if not target.reachable:
-            lines += [printable(f"  unreachable: {target.error}"), ""]
             continue
+        lines.append(_header(target))
         for job in target.jobs:
             lines.append(printable(f"  {job.check}: {job.remedy.finding.title}"))
-            lines.append(f"    from sweep {job.sweep_id[:12]}")
             for run in job.ops:
-                lines.append(
-                    printable(f"    - {run.step.title} [{_PLAN_MARK[run.status or 'failed']}]")
-                )
+                mark = _PLAN_MARK[run.status or "failed"]
+                counts[mark] += 1
+                lines.append(printable(f"    - {run.step.title} [{mark}]"))
                 if run.error:
                     lines.append(printable(f"        {run.error}"))
                 for command in run.commands:
@@ -47,7 +50,20 @@ def plan(targets: list[Target]) -> str:
             if not job.ops:
                 lines.append("    nothing raquet can run for this finding")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join([*lines, *_summary(targets, counts)])
+
+
+def _summary(targets: list[Target], counts: dict[str, int]) -> list[str]:
+    unreachable = [t for t in targets if not t.reachable]
+    said = {
+        "would run": "would run",
+        "no change": "would change nothing",
+        "cannot run": "cannot run",
+    }
+    operations = ", ".join(f"{counts[mark]} {said[mark]}" for mark in said)
+    lines = [f"{len(targets)} host(s), operations: {operations}; {len(unreachable)} unreachable"]
+    lines += [printable(f"  unreachable {_header(t)}: {t.error}") for t in unreachable]
+    return lines
 
 
 def _detail(job: Job) -> str:
