@@ -37,7 +37,7 @@ from remediations import display, registry
 from remediations.base import Remedy
 from remediations.connections import undo_plan
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_PENDING = 0, 1, 2, 3, 4
 
 
 def _usage(message: str) -> typer.Exit:
@@ -123,10 +123,14 @@ def main(
 
 
 def _plan_exit(targets: list[Target]) -> int:
+    """As `terraform plan -detailed-exitcode` tells "no changes" from "changes": 0 nothing
+    would change, 4 changes pending, 1 some operation cannot run, 3 a host unreachable."""
     if any(not t.reachable for t in targets):
         return EXIT_UNREACHABLE
-    failed = any(r.status == "failed" for t in targets for j in t.jobs for r in j.ops)
-    return EXIT_FAILED if failed else EXIT_OK
+    runs = [r for t in targets for j in t.jobs for r in j.ops]
+    if any(r.status == "failed" for r in runs):
+        return EXIT_FAILED
+    return EXIT_PENDING if any(r.status == "changed" for r in runs) else EXIT_OK
 
 
 def _apply(
