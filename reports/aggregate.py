@@ -20,7 +20,6 @@ Counting rules (printed in every report's notes, keep them in step):
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Container, Iterable
 from datetime import datetime
@@ -62,17 +61,12 @@ def _weeks(data: Collected) -> list[IsoWeek]:
     return [data.week.shifted(offset - TREND_WEEKS + 1) for offset in range(TREND_WEEKS)]
 
 
-def _by_week(data: Collected) -> list[list[StoredDetection]]:
-    """Detections in one bucket per week of `_weeks`."""
-    weeks = _weeks(data)
-    starts = [week.start(data.zone) for week in weeks]
-    end = data.until
-    buckets: list[list[StoredDetection]] = [[] for _ in weeks]
-    for detection in data.detections:
-        index = bisect_right(starts, detection.detected_at) - 1
-        if index >= 0 and detection.detected_at < end:
-            buckets[index].append(detection)
-    return buckets
+def _this_and_last(data: Collected) -> tuple[list[StoredDetection], list[StoredDetection]]:
+    """The reported week's detections (up to `until`) and the week before's."""
+    start, last_start = data.week.start(data.zone), data.week.shifted(-1).start(data.zone)
+    this = [d for d in data.detections if start <= d.detected_at < data.until]
+    last = [d for d in data.detections if last_start <= d.detected_at < start]
+    return this, last
 
 
 def _like_for_like(data: Collected, last: list[StoredDetection]) -> list[StoredDetection]:
@@ -145,7 +139,7 @@ def _cleaned_by_sweep(data: Collected) -> dict[HostKey, CleanedHost]:
     for unit, part in data.current.items():
         for host in part.hosts:
             verified = host.started_at or part.sweep.started_at
-            passing = any(f.check == "infections" and f.status == "pass" for f in host.findings)
+            passing = host.infections_pass
             before = [seen for seen in infected_at[(unit, host.name)] if seen < verified]
             if host.status == "swept" and passing and before:
                 cleaned[(unit, host.name)] = CleanedHost(
@@ -231,7 +225,7 @@ def _connections(current: dict[str, UnitSweep]) -> list[ConnectionRow]:
         row
         for unit, part in sorted(current.items())
         for host in part.hosts
-        for row in connection_rows(unit, host)
+        for row in connection_rows(unit, host.name, host.findings)
     ]
 
 
@@ -302,9 +296,9 @@ def build(
     Computed on the store's text as it is, then every string of the result goes through
     `reports.text.clean` in one pass: no field can be forgotten.
     """
-    buckets = _by_week(data)
     complete = _complete(data)
-    this, last = buckets[-1], buckets[-2] if complete else _like_for_like(data, buckets[-2])
+    this, whole_last = _this_and_last(data)
+    last = whole_last if complete else _like_for_like(data, whole_last)
     cleaned = _cleaned(data)
     done_by_unit: dict[str, list[RemediationDone]] = defaultdict(list)
     for r in data.remediations:
@@ -373,13 +367,16 @@ def build(
         ),
         malware=_malware(this),
         trend=[
-            WeekPoint(
-                week=str(week),
-                monday=week.monday,
-                detections=len(bucket),
-                infected=len(_hosts(bucket)),
+            WeekPoint(week=str(week), monday=week.monday, detections=n, infected=hosts)
+            for week, (n, hosts) in zip(
+                _weeks(data),
+                [
+                    *data.trend_counts,
+                    (len(whole_last), len(_hosts(whole_last))),
+                    (len(this), len(_hosts(this))),
+                ],
+                strict=True,
             )
-            for week, bucket in zip(_weeks(data), buckets, strict=True)
         ],
         infected_hosts=_infected_hosts(this, data.unit_names, cleaned),
         connections=connections,

@@ -15,9 +15,12 @@ at the week's end; with `--sweep`, only those of the sweep's hosts. One still `p
 never ran to an outcome and is left out. A store that was never remediated has no
 remediations table and gives none; it is not created, since a report only reads.
 
-Reading a sweep means reading every host of it (`Store.sweep_result`), the dominant cost
-of a report, so sweeps are read newest first and reading stops as soon as every unit
-the inventory names has its latest sweep.
+Reading a sweep's findings (their evidence) is the dominant cost of a report, so the
+store decides compliance in SQL and a letter reads only the failing `connections`
+findings (`Store.sweep_digest`); sweeps are read newest first and reading stops as soon
+as every unit the inventory names has its latest sweep. Detections are read as rows for
+the reported week and the one before (the figures and the cleaning rule), and only
+counted for the older weeks of the trend (`Store.detection_counts`).
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import inspect
 
-from raquet.models import VERIFICATION_PURPOSE, HostResult
-from raquet.store import Store, StoredDetection, SweepInfo, SweepNotFound
+from raquet.models import VERIFICATION_PURPOSE
+from raquet.store import HostDigest, Store, StoredDetection, SweepInfo, SweepNotFound
 from reports.model import RemediationDone
 from reports.weeks import IsoWeek
 
@@ -59,7 +62,7 @@ class UnitSweep(BaseModel):
 
     sweep: SweepInfo
     planned: list[str]
-    hosts: list[HostResult]
+    hosts: list[HostDigest]
 
 
 class Collected(BaseModel):
@@ -76,7 +79,12 @@ class Collected(BaseModel):
     sweep_id: str | None
     period_sweeps: list[SweepInfo]
     current: dict[str, UnitSweep]
-    detections: list[StoredDetection]
+    detections: list[StoredDetection] = Field(
+        description="dated in this week or the one before, or recorded by one of their sweeps"
+    )
+    trend_counts: list[tuple[int, int]] = Field(
+        description="(detections, infected hosts) of each older week of the trend, oldest first"
+    )
     remediations: list[RemediationDone]
 
 
@@ -90,16 +98,6 @@ def _zone(info: SweepInfo) -> ZoneInfo:
         raise UsageError(f"sweep {info.id} names an unknown time zone {name!r}") from None
 
 
-def _sweeps_since(store: Store, start: datetime, unit: str | None) -> list[SweepInfo]:
-    """Sweeps started at or after `start`, newest first; history is paged until it reaches it."""
-    limit = 8
-    while True:
-        infos = store.history(unit=unit, limit=limit)
-        if len(infos) < limit or infos[-1].started_at < start:
-            return [info for info in infos if info.started_at >= start]
-        limit *= 4
-
-
 def _unit_names(sweeps: list[SweepInfo]) -> dict[str, str]:
     """Display names from the inventories the sweeps ran with; the newest sweep wins."""
     names: dict[str, str] = {}
@@ -111,14 +109,16 @@ def _unit_names(sweeps: list[SweepInfo]) -> dict[str, str]:
 
 
 def _read_units(store: Store, info: SweepInfo, wanted: str | None) -> dict[str, UnitSweep]:
-    result = store.sweep_result(info.id)
+    """The sweep's units: a unit's report reads its hosts' findings whole, a letter only
+    the failing connections."""
+    hosts = store.sweep_digest(info.id, wanted, None if wanted else ["connections"])
     planned: dict[str, list[str]] = {}
-    for host in result.hosts:
+    for host in hosts:
         planned.setdefault(host.unit, []).append(host.name)
     for name, unit in store.pending_hosts(info.id):
         planned.setdefault(unit, []).append(name)
-    by_unit: dict[str, list[HostResult]] = {}
-    for host in result.hosts:
+    by_unit: dict[str, list[HostDigest]] = {}
+    for host in hosts:
         by_unit.setdefault(host.unit, []).append(host)
     return {
         unit: UnitSweep(sweep=info, planned=sorted(names), hosts=by_unit.get(unit, []))
@@ -220,8 +220,7 @@ def collect(store: Store, selection: Selection, now: datetime) -> Collected:
         if chosen
         else selection.week or IsoWeek.containing(now, zone).shifted(-1)
     )
-    period = _sweeps_since(store, week.shifted(-1).start(zone), selection.unit)
-    period = [info for info in period if info.started_at < week.end(zone)]
+    period = store.sweeps_between(week.shifted(-1).start(zone), week.end(zone), selection.unit)
     if chosen is not None:
         current = _read_units(store, chosen, selection.unit)
         if selection.unit and not current:
@@ -237,9 +236,15 @@ def collect(store: Store, selection: Selection, now: datetime) -> Collected:
                 f"the latest one is in week {latest}: try --week {latest}"
             )
         current = _latest_per_unit(store, week_sweeps, selection.unit)
-    detections = store.detections(
-        since=week.shifted(1 - TREND_WEEKS).start(zone), until=week.end(zone), unit=selection.unit
+    older = [week.shifted(offset).start(zone) for offset in range(1 - TREND_WEEKS, 0)]
+    detections = store.detections_for_report(
+        since=older[-1],
+        until=week.end(zone),
+        unit=selection.unit,
+        sweeps=[info.id for info in period],
+        back_to=older[0],
     )
+    trend_counts = store.detection_counts(older, selection.unit)
     remediations = _remediations(store, week.start(zone), week.end(zone), selection.unit)
     if chosen is not None:
         remediations = _of_hosts(remediations, current)
@@ -255,5 +260,6 @@ def collect(store: Store, selection: Selection, now: datetime) -> Collected:
         period_sweeps=period,
         current=current,
         detections=detections,
+        trend_counts=trend_counts,
         remediations=remediations,
     )

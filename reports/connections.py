@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from raquet.models import Finding, HostResult
+from raquet.models import Finding
 from reports.model import ConnectionCounts, ConnectionRow
 
 SOURCES = ("socket", "hosts_file", "dns_cache")
@@ -36,10 +36,10 @@ def _key(match: dict[str, Any]) -> tuple[str, str, str]:
     return source, "", _text(match.get("remote"))
 
 
-def rows_of(unit: str, host: HostResult) -> list[ConnectionRow]:
+def rows_of(unit: str, host: str, findings: list[Finding]) -> list[ConnectionRow]:
     """The distinct connections, entries and cached names of one host's `connections`
     finding(s), in the order the check found them."""
-    return [row for f in host.findings for row in rows_of_finding(unit, host.name, f)]
+    return [row for f in findings for row in rows_of_finding(unit, host, f)]
 
 
 def rows_of_finding(unit: str, host: str, finding: Finding) -> list[ConnectionRow]:

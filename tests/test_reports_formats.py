@@ -99,7 +99,19 @@ def test_html_letter_in_vietnamese_has_the_decree_layout_and_seed_figures(letter
         assert expected in words
     tags = [tag for tag, _ in letter_vi.tags]
     assert tags.count("svg") == 2  # weeks and units
-    assert tags.count("rect") == 8 + 3  # 8 weeks, 3 units with detections
+    bars = [a for t, a in letter_vi.tags if t == "rect" and dict(a).get("height") != "10"]
+    assert len(bars) == 2 + 8 + 3  # two backgrounds, 8 weeks, 3 units with detections
+    for label in [  # every chart has its title, both axis labels and a legend
+        "Số lượt phát hiện mã độc theo tuần",
+        "Tuần (ngày thứ Hai đầu tuần)",
+        "Lượt phát hiện",
+        "Các tuần trước",
+        "Tuần báo cáo",
+        "Đơn vị có nhiều lượt phát hiện nhất",
+        "Lượt phát hiện trong tuần",
+        "Lượt phát hiện của đơn vị",
+    ]:
+        assert label in words
     highlighted = [dict(attrs).get("class") for tag, attrs in letter_vi.tags if tag == "tr"]
     assert highlighted.count("top") == 1
 
@@ -229,6 +241,8 @@ def test_xlsx_tables_with_numbers_and_the_campaign_form(
     book = load_workbook(path)
     assert book.sheetnames == [
         "Tổng hợp",
+        "Biểu đồ theo tuần",
+        "Biểu đồ theo đơn vị",
         "Bảng 1 - Tổng hợp theo đơn vị",
         "Bảng 2 - Mã độc phát hiện",
         "Bảng 3 - Máy bị lây nhiễm",
@@ -260,6 +274,17 @@ def test_xlsx_tables_with_numbers_and_the_campaign_form(
     }
     infected = book["Bảng 3 - Máy bị lây nhiễm"]
     assert infected.cell(3, 6).number_format == "dd/mm/yyyy hh:mm"
+    assert infected.page_setup.orientation == "landscape" and infected.print_title_rows == "$2:$2"
+    assert infected.sheet_properties.pageSetUpPr.fitToPage and infected.page_setup.fitToWidth == 1
+    assert infected.cell(3, 2).border.left.style == "thin"
+    assert all(len(name) <= 31 for name in book.sheetnames)
+    assert len({name.lower() for name in book.sheetnames}) == len(book.sheetnames)
+    trend = book["Biểu đồ theo tuần"]
+    (native,) = trend._charts  # a chart Excel draws from the sheet's own cells
+    assert native.title.tx.rich.p[0].r[0].t == "Số lượt phát hiện mã độc theo tuần"
+    assert [trend.cell(row, 2).value for row in range(3, 11)][-3:] == [1234, 2821, 4505]
+    connections = book["Bảng 4 - Kết nối đến địa chỉ"]
+    assert connections.cell(3, 6).value == 812  # a pid is a number
 
 
 def test_docx_is_an_editable_decree_30_letter(letters: dict[str, Document], out: Path) -> None:
@@ -297,7 +322,7 @@ def test_docx_is_an_editable_decree_30_letter(letters: dict[str, Document], out:
     ]
     assert head[1].paragraphs[-1].runs[0].italic
     body = [p.text for p in doc.paragraphs]
-    assert "Kính gửi:" in body
+    assert "Kính gửi:\t- Huyện Tràng Định;" in body  # beside its list, at one tab stop
     assert "- Sở Thông tin và Truyền thông." in body
     for sentence in SEED_VI:
         assert any(sentence in p for p in body)
@@ -388,7 +413,7 @@ def test_hostile_text_is_inert_in_html(hostile_files: dict[Format, list[Path]]) 
         page = Page(path.read_text(encoding="utf-8"))
         allowed = {"html", "head", "meta", "title", "style", "body", "article", "section"}
         allowed |= {"table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "div", "p"}
-        allowed |= {"span", "strong", "wbr", "hr", "h1", "h2", "svg", "rect", "text"}
+        allowed |= {"span", "strong", "wbr", "hr", "h1", "h2", "svg", "rect", "text", "line"}
         assert {tag for tag, _ in page.tags} <= allowed
         assert not [name for _, attrs in page.tags for name, _ in attrs if name.startswith("on")]
         assert hostile.SCRIPT in page.words and hostile.UNIT_NAME in page.words
