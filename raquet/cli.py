@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -289,6 +290,14 @@ def sweep(
             help="Do NOT verify SSH host keys nor WinRM HTTPS certificates (dangerous).",
         ),
     ] = False,
+    waivers: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            envvar="RAQUET_WAIVERS",
+            help="Approved exceptions (YAML): waived findings are reported, not failed.",
+        ),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Sweep the inventory's hosts and store every result as it arrives."""
@@ -299,6 +308,7 @@ def sweep(
     from raquet.store import Store
     from raquet.sweep import SweepOptions, run
     from raquet.targets import require_secrets
+    from raquet.waivers import load_waivers
 
     inv = _load(inventory)
     selection = selected(unit, host, tag, limit)
@@ -307,6 +317,7 @@ def sweep(
     hosts = _select(inv, selection)
     try:
         pol = load_policy(policy)
+        waived = load_waivers(waivers) if waivers else []
         checks = [c.name for c in select_checks(check)]
         require_secrets(hosts)
     except InputError as exc:
@@ -325,6 +336,7 @@ def sweep(
         connect_timeout=connect_timeout,
         check_timeout=timeout,
         verify_host_keys=not insecure_no_host_key_check,
+        waivers=waived,
     )
     with Store(db) as store:
         sweep_id, hosts, pol = _begin_or_resume(store, inv, hosts, options, pol, policy, resume)
@@ -335,7 +347,9 @@ def sweep(
                 markup=False,
             )
         with SweepProgress(len(hosts)) as progress:
-            ctx = sweep_context(store, pol, options.checks)
+            ctx = replace(
+                sweep_context(store, pol, options.checks), waivers=options.waivers or None
+            )
             if "connections" in options.checks and ctx.indicators is None and Verbosity.level:
                 err.print(
                     "[yellow]no indicator feeds imported: `connections` will report an error "
@@ -426,10 +440,13 @@ def _stored_options(options: SweepOptions) -> dict[str, object]:
         "connect_timeout": options.connect_timeout,
         "timeout": options.check_timeout,
         "verify_host_keys": options.verify_host_keys,
+        "waivers": [w.model_dump(mode="json") for w in options.waivers],
     }
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return str(len(value))
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -446,6 +463,10 @@ def _resumed_settings(
     options.connect_timeout = float(stored.get("connect_timeout", options.connect_timeout))
     options.check_timeout = float(stored.get("timeout", options.check_timeout))
     options.verify_host_keys = bool(stored.get("verify_host_keys", options.verify_host_keys))
+    if "waivers" in stored:
+        from raquet.waivers import Waiver
+
+        options.waivers = [Waiver.model_validate(w) for w in stored["waivers"]]
     differ = [
         f"{key} {_shown(value)} (not {_shown(given[key])})"
         for key, value in _stored_options(options).items()

@@ -30,6 +30,7 @@ from raquet.models import Host, HostResult, HostStatus
 from raquet.script import build
 from raquet.store import Store, StoreError
 from raquet.targets import make_state
+from raquet.waivers import Waiver
 
 log = logging.getLogger("raquet")
 
@@ -50,6 +51,7 @@ class SweepOptions:
     connect_timeout: float = 10
     check_timeout: float = 120
     verify_host_keys: bool = True
+    waivers: list[Waiver] = field(default_factory=list)
 
 
 def run(

@@ -148,6 +148,7 @@ def test_resume_judges_by_the_policy_and_options_the_sweep_began_with(
         (info,) = store.history()
     # unfinish the sweep and forget tt-srv-02's result, as a kill in the middle would leave it
     with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA foreign_keys=ON")  # its findings go with it, as raquet deletes
         raw.execute("update sweeps set status='running', finished_at=null")
         raw.execute("delete from host_results where host='tt-srv-02'")
     resumed = raquet_cli(

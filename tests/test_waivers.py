@@ -134,11 +134,6 @@ def _sweep(fleet: Fleet, out: Path, waivers: Path) -> dict[str, Any]:
     return {h["name"]: h for h in json.loads(target.read_text())["hosts"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`sweep --waivers FILE` is wired in raquet/cli.py by the engineer reworking it "
-    "(replace(sweep_context(...), waivers=load_waivers(path))); remove this mark then",
-)
 def test_a_waiver_before_and_after_its_expiry_on_the_fleet(
     spine_fleet: Fleet, tmp_path: Path
 ) -> None:
