@@ -281,8 +281,15 @@ def plan(finding: Finding, ctx: RemedyContext) -> Remedy:
         return remedy
     paths: dict[str, str] = {}
     for detection in detections:
+        path = str(detection.get("path"))
+        if detection.get("suspicious_name") or "\\" in path:
+            # the check shows such names escaped (`\\n`, `\\x0b`…): not the file's real bytes
+            remedy.notes.append(
+                f"not quarantined: {path} holds a line break, a backslash or a control "
+                "character, shown escaped; check it and move it by hand"
+            )
+            continue
         try:
-            path = str(detection.get("path"))
             split(path)
         except values.Refused as exc:
             remedy.notes.append(f"not quarantined: {exc}")

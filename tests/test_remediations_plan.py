@@ -162,6 +162,22 @@ def test_av_refreshes_from_the_source_the_policy_names() -> None:
     assert ops(online)[-1] == "updater_running"
 
 
+def test_infections_never_move_a_name_the_check_shows_escaped() -> None:
+    """A name with a line break or control character reaches raquet escaped (`\\n`): those
+    are not its bytes, so moving "it" could only miss or, worse, hit another file."""
+    evidence = {
+        "detections": [
+            {"name": "Eicar", "path": "/home/u/a\\nRQ1 end\\nb", "suspicious_name": True},
+            {"name": "Eicar", "path": "/home/u/v\\x0bw"},
+            {"name": "Eicar", "path": "/home/u/plain"},
+        ]
+    }
+    remedy = plan(infections, evidence)
+    assert remedy.steps[0].kwargs["detected"] == [["/home/u/plain", "Eicar"]]
+    refused = [n for n in remedy.notes if n.startswith("not quarantined")]
+    assert len(refused) == 2 and all("move it by hand" in n for n in refused)
+
+
 def test_infections_quarantine_each_file_once_then_scan_after_a_change() -> None:
     evidence = {
         "detections": [
