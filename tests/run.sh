@@ -9,8 +9,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   debootstrap openssh-client iproute2 util-linux postgresql ca-certificates \
-  chromium chromium-driver poppler-utils fonts-liberation2 \
-  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null
+  chromium chromium-driver poppler-utils fonts-liberation2 fonts-wqy-microhei \
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libcairo2 libreoffice-writer-nogui >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[dev]'
 .venv/bin/ruff check .
