@@ -41,12 +41,13 @@ NOW = W22_MONDAY + timedelta(days=3, hours=10)
 LINUX = HostFacts(os_id="debian", os_version="10", os_name="Debian GNU/Linux 10", now=NOW)
 WINDOWS = HostFacts(os_id="windows", os_name="Windows 10 Pro", now=NOW)
 HOST = Host.model_validate({"name": "h", "unit": "so-a", "address": "10.0.0.1"})
-# English that must not be left in a Vietnamese statement (the checks' own wording).
+# English that must not be left in a Vietnamese statement (the checks' own wording); a
+# word inside a name, path or address from the host (update.bad-domain.example) is data.
 ENGLISH = re.compile(
-    r"\b(the|is|are|of|and|not|days?|old|limit|pending|updates?|installed|running|"
+    r"(?<![\w./\\-])(the|is|are|of|and|not|days?|old|limit|pending|updates?|installed|running|"
     r"signatures?|connections?|entr(y|ies)|malware|detections?|checks?|could|host|found|"
     r"program|package|banned|traces|activated|reboot|required|reached|life|tampered|"
-    r"output|timed|out|none|true|false)\b",
+    r"output|timed|out|none|true|false)(?![\w./\\-])",
     re.IGNORECASE,
 )
 PRODUCTS = re.compile(r"Windows Update|Microsoft Defender")  # names, in any language
