@@ -29,6 +29,10 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _pid(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _key(match: dict[str, Any]) -> tuple[str, str, str]:
     source = _text(match.get("source")) or "socket"
     if source == "socket":
@@ -54,7 +58,7 @@ def rows_of_finding(unit: str, host: str, finding: Finding) -> list[ConnectionRo
                 host=host,
                 source=key[0] if key[0] in SOURCES else "socket",
                 remote=key[2],
-                pid=_text(match.get("pid")),
+                pid=_pid(match.get("pid")),
                 process=key[1],
             )
         for field, value in (

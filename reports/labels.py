@@ -154,10 +154,6 @@ _LABELS: dict[str, tuple[str, str]] = {
         "Remediations this week: {fixed} fixed, {failed} failed, {unverified} unverified, "
         "{undone} undone.",
     ),
-    "tampered": (
-        "Kết quả rà quét trả về từ máy đã bị can thiệp, giả mạo",
-        "The host's output was tampered with",
-    ),
     # statuses
     "s_pass": ("đạt", "pass"),
     "s_fail": ("không đạt", "fail"),

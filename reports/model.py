@@ -122,7 +122,7 @@ class ConnectionRow(BaseModel):
     host: str
     source: Literal["socket", "hosts_file", "dns_cache"]
     remote: str = Field(description="address:port; the hosts-file line; the cached record")
-    pid: str = ""
+    pid: int | None = None
     process: str = ""
     kinds: list[str] = Field(default_factory=list)
     indicators: list[str] = Field(default_factory=list)

@@ -191,7 +191,7 @@ def connections(report: Report, L: Labels) -> Table:
                     c.host,
                     L.connection_source(c.source),
                     c.remote,
-                    Ident(c.pid) if c.pid.isdigit() else c.pid,
+                    Ident(c.pid) if c.pid is not None else None,
                     c.process,
                     ", ".join(c.indicators),
                     ", ".join(c.feeds),

@@ -131,6 +131,7 @@ def test_letter_counts_distinct_sockets_entries_and_machines(
     assert len(data["connections"]) == live + entries
     first = next(c for c in data["connections"] if c["remote"] == "198.51.100.66:443")
     assert first["feeds"] == ["lab", "lab-c2", "overlap"]  # every list that names it
+    assert first["pid"] == 700  # numbers as numbers
     assert first["indicators"] == ["198.51.100.66", "198.51.100.0/24"]
     line = next(c for c in data["connections"] if c["remote"] == "10.9.9.9 cdn.c2-panel.example")
     assert line["indicators"] == ["cdn.c2-panel.example", "c2-panel.example"]
