@@ -271,18 +271,21 @@ def _ordered(data: Collected, unit_ids: list[str]) -> list[str]:
     return named + [uid for uid in unit_ids if uid not in data.unit_names]
 
 
-def _unswept(unit: str, part: UnitSweep) -> list[UnsweptHost]:
+def _unswept(unit: str, part: UnitSweep, explainer: Explainer) -> list[UnsweptHost]:
     results = {h.name: h for h in part.hosts}
     rows = []
     for name in part.planned:
         host = results.get(name)
         if host is None or host.status != "swept":
+            status = host.status if host else "pending"
+            error = (host.error or "") if host else ""
             rows.append(
                 UnsweptHost(
                     unit=unit,
                     host=name,
-                    status=host.status if host else "pending",
-                    error=(host.error or "") if host else "",
+                    status=status,
+                    reason=explainer.unswept(status, error),
+                    error=error,
                 )
             )
     return rows
@@ -390,8 +393,8 @@ def build(
             DetectionRow.model_validate(d, from_attributes=True)
             for d in sorted(this, key=lambda d: (d.detected_at, d.host, d.name))
         ]
-        fmt = Formatter(lang, data.zone)
-        report.failing = _failing(part, Explainer(templates, fmt, labels(lang)))
-        report.unswept = _unswept(unit, part)
+        explainer = Explainer(templates, Formatter(lang, data.zone), labels(lang))
+        report.failing = _failing(part, explainer)
+        report.unswept = _unswept(unit, part, explainer)
         report.remediations = data.remediations
     return Report.model_validate(clean_json(report.model_dump()))

@@ -59,6 +59,22 @@ _SUSPICIOUS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+_HOST_ERRORS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"host key|known_hosts", re.I), "host_key"),
+    (re.compile(r"authenticat|permission denied|password", re.I), "host_auth"),
+    (re.compile(r"timed out|did not finish|timeout", re.I), "host_timeout"),
+    (re.compile(r"refused", re.I), "host_refused"),
+    (
+        re.compile(r"no route|unreachable|name or service|getaddrinfo|resolve", re.I),
+        "host_no_route",
+    ),
+    (re.compile(r"connection lost", re.I), "host_lost"),
+    (re.compile(r"gather script failed", re.I), "host_script"),
+    (re.compile(r"not stored", re.I), "host_not_stored"),
+    (re.compile(r"connector", re.I), "host_connector"),
+]
+
+
 class Explained(dict[str, str]):
     """`title` and `detail` of one finding."""
 
@@ -141,6 +157,11 @@ class Explainer:
         if explain is None:
             return self._done(self.say("generic_title", check=check), self.say("generic_detail"))
         return explain(ev, signature_days or DEFAULT_SIGNATURE_DAYS)
+
+    def unswept(self, status: str, error: str) -> str:
+        """Why a host was not swept, in the report's language (the raw error stays beside it)."""
+        key = "host_pending" if status == "pending" else _kind(_HOST_ERRORS, error, "host_other")
+        return self.say(key)
 
     def _done(self, title: str, detail: str) -> Explained:
         return Explained(title=title[:1].upper() + title[1:], detail=detail)

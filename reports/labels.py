@@ -114,6 +114,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "c_verified_at": ("Xác minh sạch lúc", "Verified clean at"),
     "c_sweep": ("Lượt rà quét", "Sweep"),
     "c_reason": ("Lý do", "Reason"),
+    "c_message": ("Thông báo gốc", "Original message"),
     "c_remediation": ("Biện pháp khắc phục", "Remediation"),
     "c_result": ("Kết quả", "Result"),
     "c_error": ("Lỗi", "Error"),

@@ -186,9 +186,13 @@ class RemediationDone(BaseModel):
 
 
 class UnsweptHost(BaseModel):
+    """A planned host without a swept result; `reason` in the report's language, `error`
+    as the sweep recorded it."""
+
     unit: str
     host: str
     status: str
+    reason: str = ""
     error: str
 
 

@@ -383,8 +383,13 @@ def unswept(report: Report, L: Labels) -> Table:
     return Table(
         key="unswept",
         title=L.t_unswept,
-        columns=[L.c_no, L.c_host, L.c_status, L.c_reason],
-        rows=_numbered([[h.host, L.host_status(h.status), h.error] for h in report.unswept]),
+        columns=[L.c_no, L.c_host, L.c_status, L.c_reason, L.c_message],
+        rows=_numbered(
+            [
+                [h.host, L.host_status(h.status), h.reason, cell_text(h.error)]
+                for h in report.unswept
+            ]
+        ),
     )
 
 

@@ -366,7 +366,10 @@ def test_unit_report_in_every_format(lang_son: tuple[Store, dict[str, str]], out
         "danh sách ncsc-botnet). Cần làm: chặn địa chỉ trên tường lửa" in words
     )
     assert "Phụ lục bằng chứng của các lỗi tuân thủ" in words
-    assert "st-19 không kết nối được timed out after 30 s" in words
+    assert (
+        "st-19 không kết nối được máy không phản hồi trong thời gian cho phép timed out after 30 s"
+        in words
+    )
     assert "1 st-16 " in words and "Máy đã xử lý và xác minh sạch" in words
     csvs = render(store, Format.csv, out / "unit", week=W22, unit="so-tttt")
     assert [p.name for p in csvs] == [
