@@ -3,7 +3,7 @@
 A table cell gets the finding explained (`reports.explain`); whoever needs what it was
 decided on finds it here whole, each value written as the report's language writes it
 (yes/no, numbers, times), never as a Python repr. Nested evidence is flattened into
-dotted keys (`defender.realtime`, `matches[2].indicator`); a long list shows its first
+dotted keys (`defender.realtime`, `matches.2.indicator`, counted from 1); a long list shows its first
 LIST_SHOWN items and says how many more the JSON document holds.
 """
 
@@ -44,8 +44,8 @@ def lines(evidence: dict[str, Any], fmt: Formatter, L: Labels) -> list[tuple[str
                 shown = "; ".join(_scalar(item, fmt, L) for item in value[:LIST_SHOWN])
                 found.append((key, _more(shown or "—", len(value), L, fmt)))
                 return
-            for index, item in enumerate(value[:LIST_SHOWN]):
-                walk(f"{key}[{index}]", item)
+            for index, item in enumerate(value[:LIST_SHOWN], 1):
+                walk(f"{key}.{index}", item)
             if len(value) > LIST_SHOWN:
                 found.append((key, L.e_more.format(count=fmt.number(len(value) - LIST_SHOWN))))
         else:
