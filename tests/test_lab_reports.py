@@ -25,6 +25,7 @@ from selenium import webdriver
 from reports.formats import Format
 from reports.weeks import IsoWeek
 from tests.conftest import raquet_cli
+from tests.fixtures.reports.page import Page
 from tests.lab import scenario
 from tests.lab.fleet import Fleet
 from tests.test_reports_browser import browser  # noqa: F401 (fixture `browser`)
@@ -213,6 +214,10 @@ def test_html_in_chromium_and_the_spreadsheet(
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert width <= 0, name
+        words = Page(html.read_text("utf-8")).words  # the whole page, evidence annex too
+        words = re.sub(r"\[[0-9a-f:]+\]:\d+", "", words)  # an IPv6 endpoint is data, not a repr
+        found = REPR.search(words)
+        assert found is None, words[max(found.start() - 80, 0) : found.end() + 40]
         (xlsx,) = swept["files"][name, "xlsx"]
         book = load_workbook(xlsx)
         assert book["Biểu đồ theo tuần"]._charts
