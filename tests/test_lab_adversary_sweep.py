@@ -153,6 +153,7 @@ def swept(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
         "elapsed": time.monotonic() - started,
         "db": db,
         "out": out,
+        "sweep_id": document["sweep_id"],
         "hosts": {h["name"]: h for h in document["hosts"]},
         "seen": fleet.ssh("adv-forge", "cat /tmp/seen.txt"),
     }
@@ -229,6 +230,8 @@ def test_the_unit_report_shows_the_tampering(swept: dict[str, Any]) -> None:
         target,
         "--lang",
         "en",
+        "--sweep",
+        swept["sweep_id"],
         "--db",
         swept["db"],
     )
