@@ -200,6 +200,11 @@ class AvCheck(Check[AvState | windows.WindowsAvState]):
                 check=self.name, status=status, severity=severity, title=title, evidence=evidence
             )
 
+        if not evidence["installed"] and evidence["running"]:
+            # e.g. a clamd of a container or namespace seen in /proc, or one copied by hand
+            return finding(
+                "fail", "high", "An antivirus process runs, but no antivirus is installed"
+            )
         if not evidence["installed"]:
             return finding("fail", "high", "No antivirus is installed")
         if others and not clamd:
