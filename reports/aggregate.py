@@ -396,5 +396,10 @@ def build(
         explainer = Explainer(templates, Formatter(lang, data.zone), labels(lang))
         report.failing = _failing(part, explainer)
         report.unswept = _unswept(unit, part, explainer)
-        report.remediations = data.remediations
+        report.remediations = [
+            r.model_copy(update={"finding_title": explainer.explain(r.judged)["title"]})
+            if r.judged is not None and r.judged.status in ("fail", "error")
+            else r
+            for r in data.remediations
+        ]
     return Report.model_validate(clean_json(report.model_dump()))

@@ -177,6 +177,13 @@ def _as_of(record: RemediationRecord, end: datetime) -> RemediationDone | None:
     )
 
 
+def _judged(store: Store, done: RemediationDone, sweep_id: str) -> RemediationDone:
+    """The remediation with the finding it remediated (from the sweep that judged it), so
+    a unit's report can name it in its own language."""
+    found = store.latest_findings([done.host], [done.check], sweep_id=sweep_id)[done.host]
+    return done.model_copy(update={"judged": found[0][1]}) if found else done
+
+
 def _remediations(
     store: Store, since: datetime, until: datetime, unit: str | None
 ) -> list[RemediationDone]:
@@ -191,7 +198,10 @@ def _remediations(
     if not inspect(store.engine).has_table(RemediationRow.__tablename__):
         return []
     records = RemediationLog(store).between(since, until, unit)
-    return [done for r in records if (done := _as_of(r, until)) is not None]
+    done = [(r, d) for r in records if (d := _as_of(r, until)) is not None]
+    if unit is None:  # a letter counts them; a unit's report names them
+        return [d for _, d in done]
+    return [_judged(store, d, r.sweep_id) for r, d in done]
 
 
 def _of_hosts(

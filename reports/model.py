@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from raquet.models import Finding
 from reports.change import Change
 from reports.formatting import Lang
 
@@ -174,7 +175,9 @@ class RemediationDone(BaseModel):
     unit: str
     host: str
     check: str
-    finding: str
+    finding: str = Field(description="the finding's title as the check wrote it")
+    finding_title: str = Field("", description="the same finding in the report's language")
+    judged: Finding | None = Field(None, exclude=True, description="the finding remediated")
     status: RemediationShown
     outcome: RemediationOutcome = Field(description="as recorded when done, before any undo")
     error: str

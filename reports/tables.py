@@ -364,8 +364,8 @@ def remediations(report: Report, L: Labels) -> Table:
             [
                 [
                     r.host,
-                    r.check,
-                    r.finding,
+                    L.check(r.check),
+                    r.finding_title or r.finding,
                     L.remediation(r.status),
                     cell_text(r.error),
                     r.operator,

@@ -24,6 +24,7 @@ from reports.command import write_report
 from reports.document import layout
 from reports.formats import Format
 from reports.formatting import Lang
+from reports.labels import labels
 from reports.model import RemediationCounts, Report
 from reports.weeks import IsoWeek
 from tests.conftest import raquet_cli
@@ -45,6 +46,7 @@ VAN_LANG_ROWS: list[tuple[str, str, str, str, str, When, When | None]] = [
     ("vl-23", "av", "unverified", "unverified", remediated.UNVERIFIED, (6, 1, 20), None),
     ("vl-05", "infections", "fixed", "fixed", "", (6, 19, 20), None),
 ]
+AV_VI, AV_NONE_VI = "Phòng, chống mã độc", "Chưa cài đặt phần mềm phòng, chống mã độc"
 AV_ERROR_CELL = " ".join(remediated.AV_ERROR.splitlines())  # on one line in a table
 LINE = {
     "vi": "Biện pháp khắc phục trong tuần: {} đã khắc phục, {} thất bại, {} chưa xác minh, "
@@ -178,15 +180,16 @@ def test_json_carries_the_remediations(fixed: Fixed, tmp_path: Path) -> None:
     }
 
 
-VI_ROWS = [
-    "1 vl-02 connections connection to a listed address Đã hoàn tác nguyen.van.a "
+VI_ROWS = [  # vl-22 and vl-23 name the sweep that judged them: their finding in Vietnamese
+    "1 vl-02 Kết nối độc hại connection to a listed address Đã hoàn tác nguyen.van.a "
     "29/05/2021 00:20 31/05/2021 08:00",
-    "2 vl-01 connections connection to a listed address Đã hoàn tác nguyen.van.a "
+    "2 vl-01 Kết nối độc hại connection to a listed address Đã hoàn tác nguyen.van.a "
     "01/06/2021 10:20 02/06/2021 09:00",
-    f"3 vl-22 av no antivirus running Thất bại {AV_ERROR_CELL} nguyen.van.a 06/06/2021 00:20",
-    f"4 vl-23 av no antivirus running Chưa xác minh {remediated.UNVERIFIED} nguyen.van.a "
-    "06/06/2021 01:20",
-    "5 vl-05 infections 75 detections Đã khắc phục nguyen.van.a 06/06/2021 19:20",
+    f"3 vl-22 Phòng, chống mã độc Chưa cài đặt phần mềm phòng, chống mã độc Thất bại "
+    f"{AV_ERROR_CELL} nguyen.van.a 06/06/2021 00:20",
+    f"4 vl-23 Phòng, chống mã độc Chưa cài đặt phần mềm phòng, chống mã độc Chưa xác minh "
+    f"{remediated.UNVERIFIED} nguyen.van.a 06/06/2021 01:20",
+    "5 vl-05 Lây nhiễm mã độc 75 detections Đã khắc phục nguyen.van.a 06/06/2021 19:20",
 ]
 
 
@@ -203,10 +206,12 @@ def test_html_unit_report_in_vietnamese_and_english(fixed: Fixed, tmp_path: Path
     en = render(store, Format.html, tmp_path / "en.html", "en", week=W22, unit="van-lang")
     words = Page(en.read_text(encoding="utf-8")).words
     assert "Remediations done No. Host Check Finding Result Error Operator Done at" in words
-    assert "1 vl-02 connections connection to a listed address Undone nguyen.van.a" in words
-    assert f"3 vl-22 av no antivirus running Failed {AV_ERROR_CELL}" in words
-    assert "4 vl-23 av no antivirus running Unverified" in words
-    assert "5 vl-05 infections 75 detections Fixed nguyen.van.a" in words
+    assert (
+        "1 vl-02 Malicious connections connection to a listed address Undone nguyen.van.a" in words
+    )
+    assert f"3 vl-22 Antivirus No antivirus is installed Failed {AV_ERROR_CELL}" in words
+    assert "4 vl-23 Antivirus No antivirus is installed Unverified" in words
+    assert "5 vl-05 Infections 75 detections Fixed nguyen.van.a" in words
     assert _line("en", VAN_LANG_W22) in words
     assert "Đã khắc phục" not in words
 
@@ -233,11 +238,11 @@ def test_xlsx_remediations_sheet_and_campaign_form(fixed: Fixed, tmp_path: Path)
     sheet = load_workbook(path)["Biện pháp khắc phục đã thực"]  # cut at a word (31 characters)
     rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=3)]
     assert [r[:6] for r in rows] == [
-        [1, "vl-02", "connections", "connection to a listed address", "Đã hoàn tác", None],
-        [2, "vl-01", "connections", "connection to a listed address", "Đã hoàn tác", None],
-        [3, "vl-22", "av", "no antivirus running", "Thất bại", AV_ERROR_CELL],
-        [4, "vl-23", "av", "no antivirus running", "Chưa xác minh", remediated.UNVERIFIED],
-        [5, "vl-05", "infections", "75 detections", "Đã khắc phục", None],
+        [1, "vl-02", "Kết nối độc hại", "connection to a listed address", "Đã hoàn tác", None],
+        [2, "vl-01", "Kết nối độc hại", "connection to a listed address", "Đã hoàn tác", None],
+        [3, "vl-22", AV_VI, AV_NONE_VI, "Thất bại", AV_ERROR_CELL],
+        [4, "vl-23", AV_VI, AV_NONE_VI, "Chưa xác minh", remediated.UNVERIFIED],
+        [5, "vl-05", "Lây nhiễm mã độc", "75 detections", "Đã khắc phục", None],
     ]
     assert (rows[0][7], rows[0][9]) == (datetime(2021, 5, 29, 0, 20), datetime(2021, 5, 31, 8))
     assert sheet.cell(3, 8).number_format == "dd/mm/yyyy hh:mm"
@@ -264,8 +269,10 @@ def test_docx_remediations_table(fixed: Fixed, tmp_path: Path, lang: Lang, done_
     doc = open_docx(str(path))
     table = next(t for t in doc.tables if [c.text for c in t.rows[0].cells][7:8] == [done_at])
     cells = [[c.text for c in row.cells] for row in table.rows[1:]]
+    check = labels(lang).check
     assert [(r[1], r[2], r[4]) for r in cells] == [
-        (row[0], row[1], status) for row, status in zip(VAN_LANG_ROWS, STATUSES[lang], strict=True)
+        (row[0], check(row[1]), status)
+        for row, status in zip(VAN_LANG_ROWS, STATUSES[lang], strict=True)
     ]
     assert cells[2][5] == AV_ERROR_CELL
     assert (cells[0][7], cells[0][9]) == ("29/05/2021 00:20", "31/05/2021 08:00")
