@@ -85,7 +85,7 @@ def report(
             "--week",
             metavar="YYYY-Www",
             help="ISO week in the province's time zone (default: the last complete week; "
-            "the week in progress is reported as incomplete).",
+            "a week in progress, when asked for, is marked incomplete).",
         ),
     ] = None,
     unit: Annotated[
