@@ -91,6 +91,7 @@ class OpRun:
     commands: list[str] = field(default_factory=list)
     status: OperationStatus | None = None
     error: str | None = None
+    noops: list[str] = field(default_factory=list)  # why it would change nothing, as it said
 
 
 @dataclass
@@ -277,8 +278,13 @@ class Engine:
         host = self.state.inventory.get_host(target.host.name)
         op_hash = run.meta._hash
         data = self.state.get_op_data_for_host(host, op_hash)
-        for command in data.command_generator():
-            yield show(command)
+        # an operation says why it has nothing to do through host.noop(); keep its words
+        host.noop = run.noops.append  # type: ignore[method-assign, assignment]
+        try:
+            for command in data.command_generator():
+                yield show(command)
+        finally:
+            del host.noop
 
     def _list(self, target: Target) -> None:
         """The plan: each operation's command generator run against the host's live facts."""

@@ -39,7 +39,12 @@ def plan(targets: list[Target]) -> str:
             for run in job.ops:
                 mark = _PLAN_MARK[run.status or "failed"]
                 counts[mark] += 1
-                lines.append(printable(f"    - {run.step.title} [{mark}]"))
+                why = (
+                    f": {'; '.join(dict.fromkeys(run.noops))}"
+                    if mark == "no change" and run.noops
+                    else ""
+                )
+                lines.append(printable(f"    - {run.step.title} [{mark}{why}]"))
                 if run.error:
                     lines.append(printable(f"        {run.error}"))
                 for command in run.commands:

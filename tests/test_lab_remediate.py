@@ -279,6 +279,18 @@ def test_second_apply_changes_nothing(again: dict[str, Any], lab: Lab) -> None:
     assert latest.returncode == 0 and "nothing to remediate" in latest.stdout
 
 
+def test_a_plan_after_the_fix_says_why_each_step_would_change_nothing(
+    lab: Lab, again: dict[str, Any]
+) -> None:
+    """The first sweep's findings again, after they were fixed: a step with nothing to do
+    says why, in the operation's own words (raquet's and pyinfra's)."""
+    proc = lab.remediate("--sweep", lab.sweep_id, "--unit", "so-tc")
+    assert proc.returncode in (0, 1, 4), proc.stdout + proc.stderr
+    assert "[no change: ClamAV is installed]" in proc.stdout
+    assert "[no change: every address is already blocked]" in proc.stdout
+    assert "package rqlab-openssl is installed (1.0-2)" in proc.stdout  # pyinfra's own words
+
+
 def test_undo_restores_the_firewalls_and_hosts_file_exactly(
     lab: Lab, undone: dict[str, Any]
 ) -> None:
