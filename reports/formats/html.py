@@ -14,11 +14,11 @@ from reports import chart
 from reports.document import Document
 
 
-def charts(doc: Document) -> dict[str, Markup]:
-    """Each chart of the report as inline SVG, by key (`trend`, `units`)."""
-    return {
-        c.key: chart.svg(c, doc.fmt.number) for c in chart.report_charts(doc.report, doc.labels)
-    }
+def charts(doc: Document) -> dict[str, Markup | None]:
+    """Each chart of the report as inline SVG by key; `units` is None in a unit's report
+    (templates written for an earlier raquet name both keys)."""
+    drawn = chart.report_charts(doc.report, doc.labels)
+    return {"units": None} | {c.key: chart.svg(c, doc.fmt.number) for c in drawn}
 
 
 def render(doc: Document) -> str:
