@@ -17,7 +17,13 @@ from raquet.selection import HostOpt, LimitOpt, TagOpt, UnitOpt
 def remediate(
     inventory: Annotated[
         Path,
-        typer.Option("-i", "--inventory", help="Inventory file (raquet YAML, pyinfra, Ansible)."),
+        typer.Option(
+            "-i",
+            "--inventory",
+            metavar="FILE",
+            envvar="RAQUET_INVENTORY",
+            help="Inventory file (raquet YAML, pyinfra, Ansible).",
+        ),
     ],
     sweep: Annotated[
         str,
@@ -43,13 +49,25 @@ def remediate(
         str | None, typer.Option("--undo", help="Take back the block of remediation ID.")
     ] = None,
     policy: Annotated[
-        Path | None, typer.Option("-p", "--policy", help="Policy YAML (defaults are shipped).")
+        Path | None,
+        typer.Option(
+            "-p",
+            "--policy",
+            metavar="FILE",
+            envvar="RAQUET_POLICY",
+            help="Policy YAML (defaults are shipped).",
+        ),
     ] = None,
     db: Annotated[
         str | None, typer.Option("--db", envvar="RAQUET_DB", help="Store URL (default: SQLite).")
     ] = None,
     parallel: Annotated[int, typer.Option(min=1, help="Hosts remediated at once.")] = 100,
-    connect_timeout: Annotated[float, typer.Option(min=0.5, help="Seconds to connect.")] = 10,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS", min=0.5, envvar="RAQUET_CONNECT_TIMEOUT", help="Seconds to connect."
+        ),
+    ] = 10,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds one command may run.")] = 900,
     insecure_no_host_key_check: Annotated[
         bool,

@@ -86,6 +86,19 @@ def test_the_file_drives_a_sweep(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["inventory"] == str(LOCAL)
 
 
+def test_the_file_drives_remediate_too(tmp_path: Path) -> None:
+    """No -i and no --db: the plan reads both from the file, as the sweep did."""
+    config = tmp_path / "raquet.toml"
+    config.write_text(
+        f'inventory = "{LOCAL}"\nstore = "sqlite:///{tmp_path / "r.db"}"\n', encoding="utf-8"
+    )
+    swept = raquet_cli("--config", config, "sweep", "--check", "software", env=_env())
+    assert swept.returncode in (0, 1), swept.stderr
+    plan = raquet_cli("--config", config, "remediate", "--check", "software", env=_env())
+    assert plan.returncode == 0, plan.stderr
+    assert "nothing to remediate" in plan.stdout
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
