@@ -14,7 +14,6 @@ the inventory parsers are imported by the commands that use them, so that `--hel
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -27,7 +26,18 @@ import typer
 import raquet  # (gevent patching before pyinfra, paramiko and sockets load)
 from checks import registry
 from raquet import history_cli
-from raquet.console import Column, SweepProgress, Verbosity, configure_logging, err, fitted, people
+from raquet.console import (
+    Column,
+    JsonOpt,
+    SweepProgress,
+    Verbosity,
+    configure_logging,
+    data_on_stdout,
+    err,
+    fitted,
+    people,
+    write_json,
+)
 from raquet.errors import InputError
 from raquet.feeds_cli import feeds_app
 from raquet.selection import HostOpt, LimitOpt, Selection, SelectionError, TagOpt, UnitOpt
@@ -82,10 +92,6 @@ DbOpt = Annotated[
         envvar="RAQUET_DB",
         help="Store URL (default: SQLite file in ~/.local/share/raquet).",
     ),
-]
-JsonOpt = Annotated[
-    Path | None,
-    typer.Option("--json", metavar="FILE", help="Write the data as JSON here ('-': stdout)."),
 ]
 
 
@@ -177,25 +183,13 @@ def _select(inv: Inventory, selection: Selection) -> list[Host]:
         raise fail_usage(str(exc)) from None
 
 
-def _write_json(target: Path, document: object) -> None:
-    text = json.dumps(document, ensure_ascii=False, indent=2)
-    if str(target) == "-":
-        print(text)
-    else:
-        target.write_text(text + "\n", encoding="utf-8")
-
-
-def _to_stdout(json_file: Path | None) -> bool:
-    return json_file is not None and str(json_file) == "-"
-
-
 @inventory_app.command("check")
 def inventory_check(inventory: InventoryOpt = None, json_file: JsonOpt = None) -> None:
     """Validate an inventory and print its units and host counts."""
     inv = _load(inventory)
     units = [(u.id, u.name, u.hosts) for u in inv.units]
     if json_file:
-        _write_json(
+        write_json(
             json_file,
             {
                 "source": str(inv.source),
@@ -205,7 +199,7 @@ def inventory_check(inventory: InventoryOpt = None, json_file: JsonOpt = None) -
                 "total": _host_counts(inv.hosts()),
             },
         )
-    out = people(_to_stdout(json_file))
+    out = people(data_on_stdout(json_file))
     out.print(
         f"{inv.source}: {inv.province or '(no province)'}, {len(inv.units)} units, "
         f"{len(inv.hosts())} hosts",
@@ -358,9 +352,9 @@ def sweep(
             results = run(hosts, ctx, store, sweep_id, options, on_result=progress)
         document = _conclude(store, sweep_id, results).localized(inv.timezone)
     if json_file:
-        _write_json(json_file, document.model_dump(mode="json"))
+        write_json(json_file, document.model_dump(mode="json"))
     if Verbosity.level:
-        out = people(_to_stdout(json_file))
+        out = people(data_on_stdout(json_file))
         out.print(summary(out, inv, document.hosts))
     raise typer.Exit(_exit_code(document.hosts))
 
@@ -533,7 +527,7 @@ def history(
     if selection and not sweeps:
         raise fail_usage(f"no stored sweep touched {selection.describe()}")
     if json_file:
-        _write_json(
+        write_json(
             json_file,
             [
                 {
@@ -547,7 +541,7 @@ def history(
                 for s in sweeps
             ],
         )
-    out = people(_to_stdout(json_file))
+    out = people(data_on_stdout(json_file))
     columns = [
         Column("sweep"),
         Column("started"),
@@ -622,8 +616,8 @@ def list_checks(json_file: JsonOpt = None) -> None:
     """List the checks raquet knows."""
     checks = [{"name": c.name, "title": c.title} for c in registry().values()]
     if json_file:
-        _write_json(json_file, checks)
-    out = people(_to_stdout(json_file))
+        write_json(json_file, checks)
+    out = people(data_on_stdout(json_file))
     out.print(
         fitted(out, [Column("check"), Column("title")], [[c["name"], c["title"]] for c in checks])
     )
@@ -637,7 +631,7 @@ def config(ctx: typer.Context, json_file: JsonOpt = None) -> None:
     loaded: Loaded = ctx.obj
     about = {s.key: s for s in SETTINGS}
     if json_file:
-        _write_json(
+        write_json(
             json_file,
             {
                 "file": str(loaded.path) if loaded.path else None,
@@ -648,7 +642,7 @@ def config(ctx: typer.Context, json_file: JsonOpt = None) -> None:
                 },
             },
         )
-    out = people(_to_stdout(json_file))
+    out = people(data_on_stdout(json_file))
     if loaded.path:
         out.print(f"settings file: {loaded.path}", markup=False)
     else:

@@ -11,6 +11,7 @@ that matter least are dropped first, then rich folds what is left.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -18,9 +19,11 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
+import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -58,6 +61,24 @@ class Verbosity:
     """`-q` (0), normal (1), `-v` (2 and more), set once by the command line."""
 
     level = 1
+
+
+JsonOpt = Annotated[
+    Path | None,
+    typer.Option("--json", metavar="FILE", help="Write the data as JSON here ('-': stdout)."),
+]
+
+
+def write_json(target: Path, document: object) -> None:
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    if str(target) == "-":
+        print(text)
+    else:
+        target.write_text(text + "\n", encoding="utf-8")
+
+
+def data_on_stdout(json_file: Path | None) -> bool:
+    return json_file is not None and str(json_file) == "-"
 
 
 def people(data_on_stdout: bool) -> Console:

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from tabulate import tabulate
 
+from raquet.console import Column, JsonOpt, data_on_stdout, fitted, people, write_json
 from raquet.errors import InputError
 from raquet.feeds import FormatChoice, parse_feed
 from raquet.store import FeedNotFound, Store
@@ -38,7 +39,7 @@ NameArg = Annotated[str, typer.Argument(help="The feed's name, as `raquet feeds 
 
 
 def _moment(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else ""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M %z") if value is not None else ""
 
 
 @feeds_app.command("import")
@@ -83,14 +84,27 @@ def feeds_import(
 
 
 @feeds_app.command("list")
-def feeds_list(db: DbOpt = None) -> None:
-    """List imported feeds."""
+def feeds_list(db: DbOpt = None, json_file: JsonOpt = None) -> None:
+    """List imported feeds, with a total; the source path goes first when the terminal is narrow."""
     with Store(db) as store:
-        rows = [
-            [f.name, f.indicators, f.problems, f.format, _moment(f.imported_at), f.source]
-            for f in store.feeds()
-        ]
-    print(tabulate(rows, headers=["feed", "indicators", "skipped", "format", "imported", "source"]))
+        feeds = store.feeds()
+    if json_file:
+        write_json(json_file, [f.model_dump(mode="json") for f in feeds])
+    columns = [
+        Column("feed"),
+        Column("indicators", numeric=True),
+        Column("skipped", numeric=True, drop=2),
+        Column("format", drop=3),
+        Column("imported", drop=1),
+        Column("source", drop=4),
+    ]
+    rows = [
+        [f.name, f.indicators, f.problems, f.format, _moment(f.imported_at), f.source]
+        for f in feeds
+    ]
+    total = ["total", sum(f.indicators for f in feeds), sum(f.problems for f in feeds), "", "", ""]
+    out = people(data_on_stdout(json_file))
+    out.print(fitted(out, columns, rows, total))
 
 
 @feeds_app.command("show")

@@ -107,6 +107,20 @@ def test_checks_and_inventory_check_json() -> None:
     assert "total" in proc.stderr and _widest(proc.stderr) <= 80
 
 
+def test_feeds_list_fits_80_columns_has_a_total_and_json(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/f.db"
+    sample = ROOT / "inventory" / "feeds" / "sample.txt"
+    for name in ("national-2026-w48-with-a-long-name", "so-khcn"):
+        assert raquet_cli("feeds", "import", sample, "--name", name, "--db", db).returncode == 0
+    narrow = raquet_cli("feeds", "list", "--db", db, env=_env(COLUMNS="80"))
+    assert narrow.returncode == 0 and _widest(narrow.stdout) <= 80, narrow.stdout
+    assert "national-2026-w48-with-a-long-name" in narrow.stdout and "total" in narrow.stdout
+    listed = raquet_cli("feeds", "list", "--json", "-", "--db", db, env=_env(COLUMNS="80"))
+    feeds = json.loads(listed.stdout)
+    assert sorted(f["name"] for f in feeds) == ["national-2026-w48-with-a-long-name", "so-khcn"]
+    assert all(f["indicators"] == 6 for f in feeds)
+
+
 def test_inventory_check_fits_80_columns_and_keeps_everything_at_200() -> None:
     narrow = raquet_cli("inventory", "check", "-i", EXAMPLE, env=_env(COLUMNS="80")).stdout
     wide = raquet_cli("inventory", "check", "-i", EXAMPLE, env=_env(COLUMNS="200")).stdout
