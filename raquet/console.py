@@ -70,7 +70,7 @@ JsonOpt = Annotated[
 
 
 def write_json(target: Path, document: object) -> None:
-    text = json.dumps(document, ensure_ascii=False, indent=2)
+    text = json.dumps(document, ensure_ascii=False, indent=2, default=str)
     if str(target) == "-":
         print(text)
     else:

@@ -9,7 +9,6 @@ facts as a JSON document on stdout, for scripts.
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ import typer
 from pydantic import BaseModel
 from tabulate import tabulate
 
+from raquet.console import JsonOpt, write_json
 from raquet.models import Finding, HostResult
 from raquet.store import Store, SweepInfo, SweepNotFound
 from reports.weeks import IsoWeek
@@ -35,9 +35,6 @@ DbOpt = Annotated[
         envvar="RAQUET_DB",
         help="Store URL (default: SQLite file in ~/.local/share/raquet).",
     ),
-]
-JsonOpt = Annotated[
-    Path | None, typer.Option("--json", help="Also write the facts as JSON here ('-' for stdout).")
 ]
 
 Change = Literal["new", "fixed", "persisting", "regressed", "not rechecked"]
@@ -77,17 +74,12 @@ def _zone(info: SweepInfo) -> ZoneInfo:
 
 
 def _when(moment: datetime | None, zone: ZoneInfo) -> str:
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %z") if moment else "-"
 
 
 def _emit_json(target: Path | None, document: Any) -> None:
-    if target is None:
-        return
-    text = json.dumps(document, ensure_ascii=False, indent=2, default=str)
-    if str(target) == "-":
-        print(text)
-    else:
-        target.write_text(text + "\n", encoding="utf-8")
+    if target is not None:
+        write_json(target, document)
 
 
 def _human(target: Path | None) -> bool:
