@@ -8,6 +8,7 @@ import says so, since two names for one list is almost always a mistake.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -45,22 +46,55 @@ def _moment(value: datetime | None) -> str:
 @feeds_app.command("import")
 def feeds_import(
     file: Annotated[
-        Path, typer.Argument(help="Feed file: text list, CSV, STIX 2.1, MISP JSON or XLSX.")
-    ],
+        Path | None,
+        typer.Argument(
+            help="Feed file: text list, CSV, STIX 2.1, MISP JSON or XLSX (default: every "
+            "file of the feeds directory, RAQUET_FEEDS_DIR or `feeds_dir` in raquet.toml)."
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Feed name (default: the file's name).")] = None,
     fmt: Annotated[FormatChoice, typer.Option("--format", help="File format.")] = "auto",
     db: DbOpt = None,
 ) -> None:
     """Import (or replace) an indicator feed; malformed entries are listed and skipped."""
+    files = [file] if file is not None else _feeds_dir_files()
+    if name is not None and len(files) > 1:
+        print("error: --name names one feed; give the file to import", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
+    failed = False
+    for path in files:
+        failed |= not _import_one(path, name or path.stem, fmt, db)
+    if failed:
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _feeds_dir_files() -> list[Path]:
+    """The feeds directory's files, in name order; hidden files and folders are not feeds."""
+    folder = os.environ.get("RAQUET_FEEDS_DIR")
+    if not folder:
+        print(
+            "error: give a feed file, or a feeds directory (RAQUET_FEEDS_DIR, `feeds_dir` in "
+            "raquet.toml)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_USAGE)
+    found = sorted(p for p in Path(folder).glob("*") if p.is_file() and not p.name.startswith("."))
+    if not found:
+        print(f"error: the feeds directory {folder} holds no file", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
+    return found
+
+
+def _import_one(file: Path, feed_name: str, fmt: FormatChoice, db: str | None) -> bool:
+    """One file as one feed; False (after saying why) when the file is refused whole."""
     try:
         parsed = parse_feed(file, fmt)
     except InputError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE) from None
+        return False
     for problem in parsed.problems:
         print(f"skipped: {problem}", file=sys.stderr)
-    feed_name = name or file.stem
     with Store(db) as store:
         twins = store.feeds_holding(parsed.indicators, besides=feed_name)
         info = store.import_feed(
@@ -81,6 +115,7 @@ def feeds_import(
             f"updates with --name {twin}",
             file=sys.stderr,
         )
+    return True
 
 
 @feeds_app.command("list")

@@ -43,6 +43,7 @@ class SettingsFile(BaseModel):
     connect_timeout: float | None = Field(default=None, ge=0.5)
     timeout: float | None = Field(default=None, ge=1)
     report_settings: Path | None = None
+    feeds_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ SETTINGS = [
         "RAQUET_REPORT_SETTINGS",
         "(none)",
         "reports' settings (report --settings)",
+    ),
+    Setting(
+        "feeds_dir",
+        "RAQUET_FEEDS_DIR",
+        "(none)",
+        "indicator feeds imported by `feeds import` without a file",
     ),
 ]
 ENV = {s.key: s.env for s in SETTINGS}

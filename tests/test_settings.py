@@ -86,6 +86,29 @@ def test_the_file_drives_a_sweep(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["inventory"] == str(LOCAL)
 
 
+def test_feeds_import_without_a_file_takes_the_feeds_directory(tmp_path: Path) -> None:
+    """The SOC drops each week's lists into one folder; one command imports them all, each
+    under its own name, and a broken one is named while the others still land."""
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    (folder / "ncsc-w48.txt").write_text("198.51.100.7\nbad-domain.example\n")
+    (folder / "so-khcn.csv").write_text("indicator\n203.0.113.9\n")
+    (folder / ".hidden").write_text("not a feed\n")
+    config = tmp_path / "raquet.toml"
+    config.write_text(f'feeds_dir = "feeds"\nstore = "sqlite:///{tmp_path / "r.db"}"\n')
+    proc = raquet_cli("--config", config, "feeds", "import", env=_env())
+    assert proc.returncode == 0, proc.stderr
+    listed = raquet_cli("--config", config, "feeds", "list", "--json", "-", env=_env())
+    feeds = {f["name"]: f["indicators"] for f in json.loads(listed.stdout)}
+    assert feeds == {"ncsc-w48": 2, "so-khcn": 1}
+    (folder / "empty.txt").write_text("# nothing\n")
+    again = raquet_cli("--config", config, "feeds", "import", env=_env())
+    assert again.returncode == 2 and "empty.txt" in again.stderr, again.stderr
+    assert "feed ncsc-w48: 2 indicators" in again.stdout
+    alone = raquet_cli("feeds", "import", "--db", f"sqlite:///{tmp_path / 'x.db'}", env=_env())
+    assert alone.returncode == 2 and "feeds directory" in alone.stderr
+
+
 def test_the_file_drives_remediate_too(tmp_path: Path) -> None:
     """No -i and no --db: the plan reads both from the file, as the sweep did."""
     config = tmp_path / "raquet.toml"
