@@ -48,6 +48,7 @@ from reports.model import (
     Totals,
     UnitRow,
     UnsweptHost,
+    WaiverRow,
     WeekPoint,
 )
 from reports.text import clean_json
@@ -264,6 +265,29 @@ def _failing(part: UnitSweep, explainer: Explainer) -> list[FailingFinding]:
     return rows
 
 
+def _waivers(part: UnitSweep) -> list[WaiverRow]:
+    """The waivers that applied in the unit's sweep (`evidence.waivers` of waived findings),
+    then those that lapsed (`evidence.waiver_expired` of findings failing again)."""
+    rows = []
+    for host in part.hosts:
+        for f in host.findings:
+            for key, expired in (("waivers", False), ("waiver_expired", True)):
+                for w in f.evidence.get(key) or []:
+                    if isinstance(w, dict):
+                        rows.append(
+                            WaiverRow(
+                                host=host.name,
+                                check=f.check,
+                                item=str(w.get("item") or ""),
+                                reason=str(w.get("reason", "")),
+                                approved_by=str(w.get("approved_by", "")),
+                                expires=str(w.get("expires", "")),
+                                expired=expired,
+                            )
+                        )
+    return rows
+
+
 def _ordered(data: Collected, unit_ids: list[str]) -> list[str]:
     """Units in the order the inventory (or the report settings) names them, then any other
     unit met in the week by id: a letter's recipients stay in one order week to week."""
@@ -395,6 +419,7 @@ def build(
         ]
         explainer = Explainer(templates, Formatter(lang, data.zone), labels(lang))
         report.failing = _failing(part, explainer)
+        report.waivers = _waivers(part)
         report.unswept = _unswept(unit, part, explainer)
         report.remediations = [
             r.model_copy(update={"finding_title": explainer.explain(r.judged)["title"]})

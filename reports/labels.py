@@ -68,6 +68,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "t_cleaned": ("Máy đã xử lý và xác minh sạch", "Machines cleaned and verified"),
     "t_unswept": ("Máy chưa rà quét được", "Machines not swept"),
     "t_remediations": ("Biện pháp khắc phục đã thực hiện", "Remediations done"),
+    "t_waivers": ("Ngoại lệ được phê duyệt", "Waivers"),
     # columns
     "c_no": ("STT", "No."),
     "c_metric": ("Chỉ số", "Figure"),
@@ -122,6 +123,9 @@ _LABELS: dict[str, tuple[str, str]] = {
     "c_done_at": ("Thực hiện lúc", "Done at"),
     "c_verify_sweep": ("Lượt rà quét xác minh", "Verification sweep"),
     "c_undone_at": ("Hoàn tác lúc", "Undone at"),
+    "c_item": ("Đối tượng", "Item"),
+    "c_approved_by": ("Người phê duyệt", "Approved by"),
+    "c_expires": ("Hiệu lực đến", "Valid until"),
     # figures
     "m_detections": ("Số lượt phát hiện mã độc", "Malware detections"),
     "m_infected": ("Số máy bị lây nhiễm", "Infected machines"),
@@ -160,6 +164,9 @@ _LABELS: dict[str, tuple[str, str]] = {
     "s_fail": ("không đạt", "fail"),
     "s_error": ("lỗi kiểm tra", "check error"),
     "s_not_applicable": ("không áp dụng", "not applicable"),
+    "s_waived": ("được miễn trừ", "waived"),
+    "w_active": ("còn hiệu lực", "in force"),
+    "w_expired": ("đã hết hạn: lỗi được tính lại", "expired: the finding counts again"),
     "h_unreachable": ("không kết nối được", "unreachable"),
     "h_error": ("lỗi khi rà quét", "sweep error"),
     "h_pending": ("chưa có kết quả", "no result yet"),

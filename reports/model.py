@@ -156,6 +156,19 @@ class FailingFinding(BaseModel):
     evidence: dict[str, Any]
 
 
+class WaiverRow(BaseModel):
+    """An approved exception met in the unit's sweep: `expired` when the finding it covered
+    fails again because the waiver's date passed (the report says so, it does not vanish)."""
+
+    host: str
+    check: str
+    item: str = ""
+    reason: str
+    approved_by: str
+    expires: str
+    expired: bool = False
+
+
 class CleanedHost(BaseModel):
     """A host counted as cleaned (campaign form "số máy đã xử lý"), with what proves it: a
     passing sweep, a fixed `infections` remediation, or both."""
@@ -235,5 +248,6 @@ class Report(BaseModel):
     unit: UnitRow | None = None
     detections: list[DetectionRow] = Field(default_factory=list)
     failing: list[FailingFinding] = Field(default_factory=list)
+    waivers: list[WaiverRow] = Field(default_factory=list)
     unswept: list[UnsweptHost] = Field(default_factory=list)
     remediations: list[RemediationDone] = Field(default_factory=list)

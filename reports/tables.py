@@ -273,6 +273,38 @@ def failing(report: Report, L: Labels) -> Table:
     )
 
 
+def waivers(report: Report, L: Labels) -> Table:
+    """The exceptions the province approved, in force or lapsed, with who approved them."""
+    return Table(
+        key="waivers",
+        title=L.t_waivers,
+        columns=[
+            L.c_no,
+            L.c_host,
+            L.c_check,
+            L.c_item,
+            L.c_reason,
+            L.c_approved_by,
+            L.c_expires,
+            L.c_status,
+        ],
+        rows=_numbered(
+            [
+                [
+                    w.host,
+                    L.check(w.check),
+                    w.item,
+                    w.reason,
+                    w.approved_by,
+                    w.expires,
+                    L.w_expired if w.expired else L.w_active,
+                ]
+                for w in report.waivers
+            ]
+        ),
+    )
+
+
 def evidence_annex(report: Report, L: Labels, fmt: Formatter) -> Table:
     """Every failing finding's evidence, whole, numbered as in the findings table."""
     rows: list[list[Cell]] = [
@@ -408,7 +440,8 @@ def all_tables(report: Report, L: Labels, fmt: Formatter) -> list[Table]:
     if report.unit is None:
         builders = [units, malware, infected, connections, trend, campaign, campaign_units]
     else:
-        builders = [units, malware, infected, connections, failing, detections, remediations]
+        builders = [units, malware, infected, connections, failing, waivers, detections]
+        builders += [remediations]
         builders += [cleaned, unswept, trend, campaign]
     tables = [summary(report, L, fmt), *(build(report, L) for build in builders)]
     return [*tables, evidence_annex(report, L, fmt)] if report.unit is not None else tables

@@ -381,6 +381,7 @@ def test_unit_report_in_every_format(lang_son: tuple[Store, dict[str, str]], out
             "infected_hosts",
             "connections",
             "findings",
+            "waivers",
             "detections",
             "remediations",
             "cleaned",

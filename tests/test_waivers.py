@@ -131,7 +131,21 @@ def _sweep(fleet: Fleet, out: Path, waivers: Path) -> dict[str, Any]:
         target,
     )
     assert proc.returncode in (0, 1), proc.stderr
-    return {h["name"]: h for h in json.loads(target.read_text())["hosts"]}
+    document = json.loads(target.read_text())
+    hosts: dict[str, Any] = {h["name"]: h for h in document["hosts"]}
+    hosts["sweep_id"] = document["sweep_id"]
+    return hosts
+
+
+def _unit_report(out: Path, sweep_id: str) -> str:
+    page = out / f"{sweep_id}.html"
+    db = f"sqlite:///{out}/s.db"
+    proc = raquet_cli(
+        "report", "--unit", "so-tttt", "--sweep", sweep_id, "--format", "html", "-o", page,
+        "--lang", "en", "--db", db,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return " ".join(page.read_text(encoding="utf-8").split())
 
 
 def test_a_waiver_before_and_after_its_expiry_on_the_fleet(
@@ -163,6 +177,11 @@ def test_a_waiver_before_and_after_its_expiry_on_the_fleet(
     assert av_expired["status"] == "fail"
     assert "waiver expired" in av_expired["title"]
     assert "waiver_expired" in av_expired["evidence"]
+    active_page = _unit_report(tmp_path, active.pop("sweep_id"))
+    expired_page = _unit_report(tmp_path, expired.pop("sweep_id"))
+    assert "Waivers" in active_page and "Trưởng phòng CNTT" in active_page
+    assert "in force" in active_page and "expired: the finding counts again" not in active_page
+    assert "expired: the finding counts again" in expired_page
     for name in active:
         if name != "tt-ws-05":
             assert active[name]["findings"][0]["status"] == expired[name]["findings"][0]["status"]
