@@ -192,7 +192,7 @@ class Explainer:
         running = bool(ev.get("running"))
         values: dict[str, Any] = {"product": product, "age": age, "limit": limit}
         if not ev.get("installed"):
-            key = "av_none"
+            key = "av_process_only" if running else "av_none"
         elif enabled and all(p.get("up_to_date") is False for p in enabled):
             key, values["product"] = "av_outdated", str(enabled[0].get("name") or "")
         elif products and not enabled and not running:

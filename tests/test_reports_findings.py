@@ -76,6 +76,7 @@ def _findings() -> list[tuple[str, Finding]]:
     )
     found = [
         ("av-none", AV.evaluate(AvState(), HOST, LINUX, ctx)),
+        ("av-process", AV.evaluate(AvState(processes={"clamd"}), HOST, LINUX, ctx)),
         ("av-stopped", AV.evaluate(AvState(packages={"clamav": "1"}), HOST, LINUX, ctx)),
         (
             "av-nodb",
@@ -276,6 +277,7 @@ def test_every_finding_is_titled_and_explained_in_vietnamese(unit_reports: dict[
         "Cần làm: cập nhật chữ ký và kiểm tra dịch vụ cập nhật tự động."
     )
     assert by_host["patches"]["title"].startswith("7 bản cập nhật bảo mật đang chờ cài đặt")
+    assert by_host["av-process"]["title"].startswith("Có tiến trình phòng, chống mã độc")
     assert by_host["tampered"]["title"] == "Kết quả rà quét trả về từ máy đã bị can thiệp, giả mạo"
     assert by_host["connections"]["title"] == (
         "1 kết nối đang hoạt động đến địa chỉ độc hại; 1 dòng tệp hosts trỏ đến địa chỉ độc hại"
