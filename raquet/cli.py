@@ -28,6 +28,7 @@ from checks import registry
 from raquet import history_cli
 from raquet.console import (
     Column,
+    DbOpt,
     JsonOpt,
     SweepProgress,
     Verbosity,
@@ -82,15 +83,6 @@ PolicyOpt = Annotated[
         metavar="FILE",
         envvar="RAQUET_POLICY",
         help="Policy YAML (default: the shipped policy).",
-    ),
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        metavar="URL",
-        envvar="RAQUET_DB",
-        help="Store URL (default: SQLite file in ~/.local/share/raquet).",
     ),
 ]
 

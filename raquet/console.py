@@ -63,6 +63,15 @@ class Verbosity:
     level = 1
 
 
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="URL",
+        envvar="RAQUET_DB",
+        help="Store URL (default: SQLite file in ~/.local/share/raquet).",
+    ),
+]
 JsonOpt = Annotated[
     Path | None,
     typer.Option("--json", metavar="FILE", help="Write the data as JSON here ('-': stdout)."),

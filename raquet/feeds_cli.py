@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from tabulate import tabulate
 
-from raquet.console import Column, JsonOpt, data_on_stdout, fitted, people, write_json
+from raquet.console import Column, DbOpt, JsonOpt, data_on_stdout, fitted, people, write_json
 from raquet.errors import InputError
 from raquet.feeds import FormatChoice, parse_feed
 from raquet.store import FeedNotFound, Store
@@ -28,14 +28,6 @@ feeds_app = typer.Typer(
     help="Indicator feeds: malicious IPs, CIDRs and domains.", no_args_is_help=True
 )
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="RAQUET_DB",
-        help="Store URL (default: SQLite file in ~/.local/share/raquet).",
-    ),
-]
 NameArg = Annotated[str, typer.Argument(help="The feed's name, as `raquet feeds list` shows it.")]
 
 

@@ -19,7 +19,7 @@ import typer
 from pydantic import BaseModel
 from tabulate import tabulate
 
-from raquet.console import JsonOpt, write_json
+from raquet.console import DbOpt, JsonOpt, write_json
 from raquet.models import Finding, HostResult
 from raquet.store import Store, SweepInfo, SweepNotFound
 from reports.weeks import IsoWeek
@@ -28,14 +28,6 @@ EXIT_USAGE = 2
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 _BAD = ("fail", "error")
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="RAQUET_DB",
-        help="Store URL (default: SQLite file in ~/.local/share/raquet).",
-    ),
-]
 
 Change = Literal["new", "fixed", "persisting", "regressed", "not rechecked"]
 CHANGES: tuple[Change, ...] = ("new", "fixed", "persisting", "regressed", "not rechecked")
