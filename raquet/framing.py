@@ -27,7 +27,6 @@ from raquet.script import Script
 
 _NAME = re.compile(rb"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
 _STATUS = re.compile(rb"[0-9]{1,3}")
-_B64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
 class Tampered(ValueError):
@@ -96,8 +95,6 @@ def _section(line: bytes, number: int, check: str, script: Script, sections: Sec
         raise Tampered(f"line {number}: section {name} is not one check {check} writes")
     if name in sections:
         raise Tampered(f"line {number}: section {name} appears twice")
-    if not _B64.fullmatch(parts[4]) or len(parts[4]) % 4:
-        raise Tampered(f"line {number}: section {name} is not valid base64")
     try:
         body = base64.b64decode(parts[4], validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -381,7 +381,7 @@ def windows_backup(tag: str, suffix: str = "") -> str:
 def digests(record: bytes | None) -> dict[str, str]:
     """`before SHA` / `after SHA` lines of a backup's `.sha256` record."""
     found = {}
-    for line in (record or b"").decode("ascii", "replace").splitlines():
+    for line in (record or b"").decode("ascii", "replace").split("\n"):
         key, _, value = line.strip().partition(" ")
         if key in ("before", "after") and re.fullmatch(r"[0-9a-f]{64}", value):
             found[key] = value

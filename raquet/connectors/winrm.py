@@ -218,8 +218,11 @@ class WinRMConnector(BaseConnector):
             raise WinRMCommandError(connect_reason(exc)) from None
         stdout = output.stdout.decode("utf-8", errors="replace")
         stderr = clixml.decode(output.stderr.decode("utf-8", errors="replace"))
-        lines = [OutputLine("stdout", line) for line in stdout.splitlines()]
-        lines += [OutputLine("stderr", line) for line in stderr.splitlines() if line.strip()]
+        # host output: lines end at "\n" only (splitlines also breaks at \x0b, \u2028…)
+        lines = [OutputLine("stdout", line.rstrip("\r")) for line in stdout.split("\n")]
+        lines += [
+            OutputLine("stderr", line.rstrip("\r")) for line in stderr.split("\n") if line.strip()
+        ]
         if output.truncated:
             lines.append(OutputLine("stderr", f"output truncated at {MAX_OUTPUT} bytes"))
         return output.exit_code in success_codes, CommandOutput(lines)
