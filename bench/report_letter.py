@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 
 from raquet.models import Detection, Finding
-from raquet.store import FindingRow, HostResultRow, PlannedHostRow, Store, SweepRow
+from raquet.store import Store
+from raquet.store.schema import FindingRow, HostResultRow, PlannedHostRow, SweepRow
 from reports.aggregate import build
 from reports.collect import Selection, collect
 from reports.document import layout

@@ -10,13 +10,14 @@ store's database, beside the sweeps they come from.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, String, Table, Text, and_, func, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from raquet.store import Base, Store, as_utc, clean_json, clean_text
+from raquet.store import Store, as_utc, clean_json, clean_text
+from raquet.store.schema import RemediationRow
 
 RemediationStatus = Literal["planned", "fixed", "failed", "unverified"]
 OperationStatus = Literal["changed", "unchanged", "failed", "skipped"]
@@ -50,27 +51,6 @@ class RemediationRecord(BaseModel):
     undone_by: str | None = None
 
 
-class RemediationRow(Base):
-    __tablename__ = "remediations"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    sweep_id: Mapped[str] = mapped_column(String(36), index=True)
-    host: Mapped[str] = mapped_column(index=True)
-    unit: Mapped[str] = mapped_column(index=True)
-    check: Mapped[str] = mapped_column(String(64))
-    finding: Mapped[str] = mapped_column(Text)
-    operations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16))
-    error: Mapped[str | None] = mapped_column(Text)
-    operator: Mapped[str]
-    started_at: Mapped[datetime] = mapped_column(index=True)
-    finished_at: Mapped[datetime | None]
-    verify_sweep_id: Mapped[str | None] = mapped_column(String(36))
-    undo: Mapped[dict[str, Any]]
-    undone_at: Mapped[datetime | None]
-    undone_by: Mapped[str | None]
-
-
 class RemediationNotFound(KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
@@ -87,8 +67,6 @@ class RemediationLog:
 
     def __init__(self, store: Store) -> None:
         self.url = store.url
-        tables = [cast(Table, RemediationRow.__table__)]
-        Base.metadata.create_all(store.engine, tables=tables)
         self._sessions = sessionmaker(store.engine, expire_on_commit=False)
 
     def save(self, record: RemediationRecord) -> None:

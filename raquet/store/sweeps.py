@@ -1,0 +1,189 @@
+"""Writing sweeps: the plan, each host's result, the end; what --resume continues."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import (
+    delete,
+    exists,
+    insert,
+    select,
+)
+
+from raquet.models import Finding, HostResult
+from raquet.store.clean import (
+    _redact,
+    _utc_or_none,
+    as_utc,
+    clean_json,
+    clean_text,
+)
+from raquet.store.detections import Detections, detection_row
+from raquet.store.errors import SweepNotFound, retried
+from raquet.store.schema import (
+    DetectionRow,
+    FindingRow,
+    HostResultRow,
+    PlannedHostRow,
+    SweepRow,
+)
+
+
+def _host_values(sweep_id: str, result: HostResult, swept_by: str | None) -> dict[str, Any]:
+    return {
+        "sweep_id": sweep_id,
+        "host": clean_text(result.name),
+        "unit": clean_text(result.unit),
+        "os": result.os,
+        "role": result.role,
+        "address": clean_text(result.address),
+        "status": result.status,
+        "error": None if result.error is None else clean_text(result.error),
+        "started_at": _utc_or_none(result.started_at),
+        "finished_at": _utc_or_none(result.finished_at),
+        "swept_by": None if swept_by is None else clean_text(swept_by),
+    }
+
+
+def _finding_values(host_result_id: int, finding: Finding) -> dict[str, Any]:
+    return {
+        "host_result_id": host_result_id,
+        "check": clean_text(finding.check),
+        "status": finding.status,
+        "severity": finding.severity,
+        "title": clean_text(finding.title),
+        "evidence": clean_json(finding.evidence),
+    }
+
+
+def _reject_duplicates(hosts: Iterable[tuple[str, str]]) -> None:
+    """A host is one row of a sweep's plan; naming it twice is a caller's bug, said plainly."""
+    duplicates = sorted(name for name, n in Counter(name for name, _ in hosts).items() if n > 1)
+    if duplicates:
+        raise ValueError(f"hosts planned twice in one sweep: {', '.join(duplicates)}")
+
+
+class Sweeps(Detections):
+    @retried
+    def begin_sweep(
+        self,
+        inventory: str,
+        province: str,
+        checks: list[str],
+        hosts: list[tuple[str, str]],
+        options: dict[str, Any],
+        *,
+        started_at: datetime | None = None,
+    ) -> str:
+        """Record a new running sweep and the (host, unit) pairs it plans to reach."""
+        _reject_duplicates(hosts)
+        sweep_id = str(uuid4())
+        with self._sessions.begin() as session:
+            session.add(
+                SweepRow(
+                    id=sweep_id,
+                    started_at=datetime.now(UTC) if started_at is None else as_utc(started_at),
+                    finished_at=None,
+                    inventory=clean_text(inventory),
+                    province=clean_text(province),
+                    checks=[clean_text(check) for check in checks],
+                    options=_redact(clean_json(options)),
+                    status="running",
+                    planned=[
+                        PlannedHostRow(
+                            host=clean_text(name), unit=clean_text(unit), position=position
+                        )
+                        for position, (name, unit) in enumerate(hosts)
+                    ],
+                )
+            )
+        return sweep_id
+
+    def record_host(self, sweep_id: str, result: HostResult) -> None:
+        """Store one host's result, findings and detections at once (see record_results)."""
+        self.record_results(sweep_id, [result])
+
+    @retried
+    def record_results(
+        self, sweep_id: str, results: list[HostResult], swept_by: str | None = None
+    ) -> None:
+        """Store hosts' results with their findings and detections in one transaction,
+        replacing any earlier result of the same host in this sweep: a host is one row of
+        a sweep however often it is written (a retry, a task delivered twice).
+
+        Plain Core statements, a few per batch whatever its size: this is the sweep's hot
+        path, and an ORM unit of work per host cost more than parsing the host's output.
+        """
+        if not results:
+            return
+        latest = {clean_text(result.name): result for result in results}
+        hosts = [_host_values(sweep_id, result, swept_by) for result in latest.values()]
+        now = datetime.now(UTC)
+        detections = {
+            row["key"]: row
+            for result in latest.values()
+            for detection in result.detections
+            for row in [
+                detection_row(
+                    sweep_id, clean_text(result.name), clean_text(result.unit), detection, now
+                )
+            ]
+        }
+        with self.engine.begin() as connection:
+            if connection.scalar(select(SweepRow.id).where(SweepRow.id == sweep_id)) is None:
+                raise SweepNotFound(f"no sweep {sweep_id!r} in {self.url}")
+            if detections:
+                connection.execute(self._insert_new(DetectionRow), list(detections.values()))
+            connection.execute(
+                delete(HostResultRow).where(
+                    HostResultRow.sweep_id == sweep_id, HostResultRow.host.in_(list(latest))
+                )
+            )
+            inserted = connection.execute(
+                insert(HostResultRow).returning(HostResultRow.id, sort_by_parameter_order=True),
+                hosts,
+            )
+            findings = [
+                _finding_values(host_id, finding)
+                for host_id, result in zip(inserted.scalars(), latest.values(), strict=True)
+                for finding in result.findings
+            ]
+            if findings:
+                connection.execute(insert(FindingRow), findings)
+
+    @retried
+    def finish_sweep(self, sweep_id: str, finished_at: datetime) -> None:
+        with self._sessions.begin() as session:
+            row = self._sweep(session, sweep_id)
+            row.finished_at = as_utc(finished_at)
+            row.status = "finished"
+
+    def latest_unfinished(self, inventory: str | None = None) -> str | None:
+        """The sweep `--resume` continues: the newest one still running."""
+        query = select(SweepRow.id).where(SweepRow.status == "running")
+        if inventory is not None:
+            query = query.where(SweepRow.inventory == inventory)
+        with self._sessions.begin() as session:
+            return session.scalar(
+                query.order_by(SweepRow.started_at.desc(), SweepRow.id.desc()).limit(1)
+            )
+
+    def pending_hosts(self, sweep_id: str) -> list[tuple[str, str]]:
+        """Planned (host, unit) pairs without a result, in the order they were planned."""
+        recorded = exists().where(
+            HostResultRow.sweep_id == PlannedHostRow.sweep_id,
+            HostResultRow.host == PlannedHostRow.host,
+        )
+        query = (
+            select(PlannedHostRow.host, PlannedHostRow.unit)
+            .where(PlannedHostRow.sweep_id == sweep_id, ~recorded)
+            .order_by(PlannedHostRow.position)
+        )
+        with self._sessions.begin() as session:
+            self._sweep(session, sweep_id)
+            return [(host, unit) for host, unit in session.execute(query)]
