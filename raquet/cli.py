@@ -39,6 +39,7 @@ from raquet.console import (
     people,
     write_json,
 )
+from raquet.db_cli import db_app
 from raquet.errors import InputError
 from raquet.feeds_cli import feeds_app
 from raquet.selection import HostOpt, LimitOpt, Selection, SelectionError, TagOpt, UnitOpt
@@ -63,6 +64,7 @@ app = typer.Typer(
 inventory_app = typer.Typer(help="Inventories of units and hosts.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(db_app, name="db")
 
 InventoryOpt = Annotated[
     Path | None,
@@ -177,9 +179,13 @@ def _select(inv: Inventory, selection: Selection) -> list[Host]:
 
 @inventory_app.command("check")
 def inventory_check(inventory: InventoryOpt = None, json_file: JsonOpt = None) -> None:
-    """Validate an inventory and print its units and host counts."""
+    """Validate an inventory and print its units and host counts (and hosts per network
+    segment, when hosts name segments)."""
+    from raquet.inventory import describe_hosts, describe_segments, uses_segments
+
     inv = _load(inventory)
     units = [(u.id, u.name, u.hosts) for u in inv.units]
+    segments = describe_segments(inv)
     if json_file:
         write_json(
             json_file,
@@ -189,12 +195,16 @@ def inventory_check(inventory: InventoryOpt = None, json_file: JsonOpt = None) -
                 "timezone": inv.timezone,
                 "units": [{"id": i, "name": n, **_host_counts(hosts)} for i, n, hosts in units],
                 "total": _host_counts(inv.hosts()),
+                "segments": segments,
+                "hosts": describe_hosts(inv),
             },
         )
     out = people(data_on_stdout(json_file))
+    shown = uses_segments(inv)
+    across = f", {len(segments)} segment{'s' * (len(segments) != 1)}" if shown else ""
     out.print(
         f"{inv.source}: {inv.province or '(no province)'}, {len(inv.units)} units, "
-        f"{len(inv.hosts())} hosts",
+        f"{len(inv.hosts())} hosts{across}",
         markup=False,
     )
     columns = [
@@ -206,6 +216,11 @@ def inventory_check(inventory: InventoryOpt = None, json_file: JsonOpt = None) -
     ]
     rows = [[i, n, *_host_counts(hosts).values()] for i, n, hosts in units]
     out.print(fitted(out, columns, rows, ["total", "", *_host_counts(inv.hosts()).values()]))
+    if shown:
+        heads = ("units", "hosts", "linux", "windows")
+        table = [Column("segment"), *(Column(h, numeric=True) for h in heads)]
+        out.print()
+        out.print(fitted(out, table, [list(row.values()) for row in segments]))
 
 
 def _host_counts(hosts: list[Host]) -> dict[str, int]:

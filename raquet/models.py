@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -68,6 +69,32 @@ MAX_NAME = 200
 """Longest unit, province or issuer name: a letter's heading, not a page."""
 
 
+DEFAULT_SEGMENT = "default"
+"""The segment of a host that names none: the network the main jump host sits in."""
+MAX_SEGMENT = 64
+_SEGMENT = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{MAX_SEGMENT - 1}}}")
+
+
+def check_segment(value: str) -> str:
+    """A segment name is a worker's queue name and is typed on command lines: a slug of
+    lowercase letters, digits, `-` and `_`. A near miss (`TD LAN`) is refused, with the
+    slug it probably meant, rather than quietly made into another segment."""
+    if _SEGMENT.fullmatch(value):
+        return value
+    latin = value.replace("đ", "d").replace("Đ", "D")
+    ascii_name = unicodedata.normalize("NFKD", latin).encode("ascii", "ignore").decode()
+    close = re.sub(r"[^a-z0-9_-]+", "-", ascii_name.lower()).strip("-_")
+    hint = f", such as '{close}'" if _SEGMENT.fullmatch(close) and close != value else ""
+    raise ValueError(
+        f"expected a segment name of at most {MAX_SEGMENT} lowercase letters a-z, digits, "
+        f"'-' or '_', starting with a letter or digit{hint}"
+    )
+
+
+Segment = Annotated[str, AfterValidator(check_segment)]
+"""The name of the network segment a host is reached from (`check_segment`)."""
+
+
 def check_address(value: str) -> str:
     """Accept an IPv4/IPv6 address or a DNS name; anything else is a typo worth stopping on."""
     try:
@@ -101,6 +128,9 @@ class HostSettings(BaseModel):
     winrm_user: Text | None = None
     winrm_password_env: str | None = Field(default=None, pattern=_ENV_NAME)
     winrm_ca_bundle: Text | None = None
+    segment: Segment = DEFAULT_SEGMENT
+    """The network segment the host is reached from, so the jump host (worker) inside that
+    segment sweeps it; hosts that name none are in `default`."""
     tags: list[Text] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -153,6 +183,14 @@ class Inventory(BaseModel):
 
     def hosts(self) -> list[Host]:
         return [host for unit in self.units for host in unit.hosts]
+
+    def segments(self, hosts: list[Host] | None = None) -> dict[str, list[Host]]:
+        """`hosts` (all by default) by the segment each is reached from, segments in name
+        order and hosts in inventory order: what one jump host per segment sweeps."""
+        grouped: dict[str, list[Host]] = {}
+        for host in self.hosts() if hosts is None else hosts:
+            grouped.setdefault(host.segment, []).append(host)
+        return dict(sorted(grouped.items()))
 
     def select(self, unit_ids: list[str] | None = None) -> list[Host]:
         """Hosts of the named units (all when none are named); unknown ids are an error."""

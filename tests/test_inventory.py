@@ -356,7 +356,9 @@ def test_ansible_yaml_errors_name_line_and_path() -> None:
 # --- the shipped examples and the summary ----------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["local.yml", "example.yml", "example.py", "example.ini"])
+@pytest.mark.parametrize(
+    "name", ["local.yml", "example.yml", "example.py", "example.ini", "segments.example.yml"]
+)
 def test_shipped_examples_load(name: str) -> None:
     inventory = load_inventory(EXAMPLES / name)
     assert inventory.hosts()

@@ -17,11 +17,26 @@ from raquet.inventory.ansible import GROUP_KEYS, load_ansible_ini, load_ansible_
 from raquet.inventory.common import MAX_ENTRIES, UNGROUPED, with_resolved_paths
 from raquet.inventory.pyinfra_py import load_pyinfra
 from raquet.inventory.raquet_yaml import InventoryFile, load_raquet_yaml
-from raquet.inventory.summary import describe, summary_table
+from raquet.inventory.summary import (
+    describe,
+    describe_hosts,
+    describe_segments,
+    summary_table,
+    uses_segments,
+)
 from raquet.models import Inventory
 from raquet.yamlfile import load_yaml
 
-__all__ = ["MAX_ENTRIES", "UNGROUPED", "describe", "load_inventory", "summary_table"]
+__all__ = [
+    "MAX_ENTRIES",
+    "UNGROUPED",
+    "describe",
+    "describe_hosts",
+    "describe_segments",
+    "load_inventory",
+    "summary_table",
+    "uses_segments",
+]
 
 
 def load_inventory(path: Path) -> Inventory:

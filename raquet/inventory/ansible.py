@@ -28,6 +28,7 @@ from raquet.inventory.common import (
     make_draft,
     mapped,
     secret_paths,
+    segment_alias,
     unit_display_name,
     unknown_keys,
 )
@@ -360,6 +361,11 @@ def _ansible_inventory(path: Path, found: _Ansible) -> Inventory:
             group.vars.pop(key, None)
     for host in found.hosts.values():
         found.problems += _unknown_keys(file, host.data.values())
+    for variables in [
+        *(g.vars for g in found.groups.values()),
+        *(h.data for h in found.hosts.values()),
+    ]:
+        found.problems += segment_alias(file, variables)
     drafts = []
     for host in found.hosts.values():
         merged: dict[str, Sourced] = {}

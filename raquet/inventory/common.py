@@ -266,6 +266,29 @@ UNIT_NAME_KEYS = ("raquet_unit_name", "unit_name")
 letters are addressed to it, and a group name like `trang_dinh` is no addressee."""
 
 
+SEGMENT_ALIAS = "raquet_segment"
+"""`segment` as a host or group variable (Ansible) or host or group data (pyinfra) may also
+be spelled `raquet_segment`, like `raquet_unit_name`: playbooks that share the inventory
+may have a `segment` variable of their own."""
+RAQUET_KEYS = frozenset({*UNIT_NAME_KEYS, SEGMENT_ALIAS})
+"""The `raquet_` keys raquet reads from pyinfra data and Ansible variables: any other
+`raquet_` key is a typo."""
+
+
+def segment_alias(file: str, variables: dict[str, Sourced]) -> list[Problem]:
+    """Read `raquet_segment` as `segment` at the level that writes it (one host's data, one
+    group's variables), before the levels are merged: host over group over `all` then
+    holds whichever spelling each level uses. Both at one level must agree."""
+    alias = variables.pop(SEGMENT_ALIAS, None)
+    if alias is None:
+        return []
+    own = variables.setdefault("segment", alias)
+    if own.value == alias.value:
+        return []
+    message = f"{alias.value!r} here, but 'segment' (line {own.line}) says {own.value!r}; keep one"
+    return [Problem(file, alias.line, alias.field, message)]
+
+
 def unit_display_name(group_vars: Mapping[str, Sourced], default: str) -> str:
     for key in UNIT_NAME_KEYS:
         if key in group_vars:
@@ -278,17 +301,20 @@ def unknown_keys(
 ) -> list[Problem]:
     """A connection key raquet does not know is a typo until shown otherwise: an
     `ansible_prot` or `ssh_prot` silently left to `data` sweeps port 22 and fails for a
-    reason nobody sees. Keys without a connection `prefix` are the user's own data."""
-    choices = sorted(known)
+    reason nobody sees; so is a `raquet_` key (`raquet_segmnet`). Keys without a connection
+    `prefix` or `raquet_` are the user's own data."""
+    choices = sorted({*known, *RAQUET_KEYS})
     problems = []
     for item in variables:
         key = item.field.rsplit(".", 1)[-1]
-        if not prefix.match(key) or key in choices:
+        ours = key.startswith("raquet_")
+        if not (ours or prefix.match(key)) or key in choices:
             continue
         close = difflib.get_close_matches(key, choices, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
+        kind = "raquet" if ours else "connection"
         problems.append(
-            Problem(file, item.line, item.field, f"unknown connection variable '{key}'{hint}")
+            Problem(file, item.line, item.field, f"unknown {kind} variable '{key}'{hint}")
         )
     return problems
 

@@ -28,6 +28,7 @@ from raquet.inventory.common import (
     inventory_from_drafts,
     make_draft,
     mapped,
+    segment_alias,
     unit_display_name,
     unknown_keys,
 )
@@ -70,6 +71,8 @@ def load_pyinfra(path: Path) -> Inventory:
         problems += _missing_from_all(file, listed)
     group_data = _pyinfra_group_data(file, groups, lines, problems)
     problems += _unknown_keys(file, source, group_data, listed)
+    for data in [*group_data.values(), *(host.data for host in listed.values())]:
+        problems += segment_alias(file, data)
     names = {group: unit_display_name(data, group) for group, data in group_data.items()}
     for data in group_data.values():
         for key in UNIT_NAME_KEYS:

@@ -17,7 +17,7 @@ from raquet.inventory.common import (
     secret_paths,
     warn_shared_addresses,
 )
-from raquet.models import HostSettings, Inventory, Unit
+from raquet.models import HostSettings, Inventory, Segment, Unit
 from raquet.yamlfile import (
     Loc,
     dotted,
@@ -27,11 +27,18 @@ from raquet.yamlfile import (
 )
 
 
+class UnitEntry(Unit):
+    """A unit as written: it may name the segment its hosts are reached from, which each
+    of its hosts takes unless it names its own (the loaded `Unit` has no segment: hosts do)."""
+
+    segment: Segment | None = None
+
+
 class InventoryFile(Meta):
     """The raquet YAML inventory (SPEC §1) as written, before hosts know their unit."""
 
     defaults: HostSettings = Field(default_factory=HostSettings)
-    units: list[Unit] = Field(min_length=1)
+    units: list[UnitEntry] = Field(min_length=1)
 
 
 def load_raquet_yaml(path: Path, data: Any) -> Inventory:
@@ -57,7 +64,8 @@ def load_raquet_yaml(path: Path, data: Any) -> Inventory:
             loc = ("units", i, "hosts", j, "address")
             placed.append((host, line_of(data, loc), dotted(loc)))
     warn_shared_addresses(file, placed)
-    return Inventory(source=path, units=doc.units, **doc.fields())
+    units = [Unit(id=unit.id, name=unit.name, hosts=unit.hosts) for unit in doc.units]
+    return Inventory(source=path, units=units, **doc.fields())
 
 
 def _without_secrets(node: Any) -> Any:
@@ -70,23 +78,34 @@ def _without_secrets(node: Any) -> Any:
 
 
 def _with_defaults(plain: Any) -> Any:
-    """Give each host the `defaults` it does not set itself.
+    """Give each host the settings it does not set itself: its unit's `segment`, else the
+    `defaults`.
 
     The merge is shallow: a host's `tags` or `data` replaces the default's whole. Invalid
-    defaults are left out; they are reported once, at their own line, not under every host.
+    defaults (or an invalid unit segment) are left out; they are reported once, at their
+    own line, not under every host.
     """
     if not isinstance(plain, dict):
         return plain
     defaults = plain.get("defaults") or {}
-    try:
-        HostSettings.model_validate(defaults)
-    except ValidationError:
-        return plain
+    if not _valid_settings(defaults):
+        defaults = {}
     for unit in _items(plain.get("units")):
         hosts = unit.get("hosts")
-        if isinstance(hosts, list):
-            unit["hosts"] = [{**defaults, **h} if isinstance(h, dict) else h for h in hosts]
+        inherited = dict(defaults)
+        if "segment" in unit and _valid_settings({"segment": unit["segment"]}):
+            inherited["segment"] = unit["segment"]
+        if isinstance(hosts, list) and inherited:
+            unit["hosts"] = [{**inherited, **h} if isinstance(h, dict) else h for h in hosts]
     return plain
+
+
+def _valid_settings(settings: Any) -> bool:
+    try:
+        HostSettings.model_validate(settings)
+    except ValidationError:
+        return False
+    return True
 
 
 def _items(node: Any) -> list[Any]:
