@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from checks.base import Check, Context, HostFacts, Sections, clean
 from checks.windows import software as windows
 from raquet.models import Finding, Host, OsName, Severity
-from raquet.policy import Policy, SoftwareRule
+from raquet.policy import Policy
 
 LINUX = r"""
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -40,15 +40,6 @@ class Package(BaseModel):
 class SoftwareState(BaseModel):
     manager: Literal["dpkg", "rpm"] | None = None
     packages: list[Package] = Field(default_factory=list)
-
-
-def _banned(
-    package: Package, rules: list[SoftwareRule], flavour: Literal["deb", "rpm"]
-) -> SoftwareRule | None:
-    return next(
-        (r for r in rules if "linux" in r.os and r.matches(package.name, package.version, flavour)),
-        None,
-    )
 
 
 class SoftwareCheck(Check[SoftwareState | windows.WindowsSoftwareState]):
@@ -87,8 +78,9 @@ class SoftwareCheck(Check[SoftwareState | windows.WindowsSoftwareState]):
         flavour: Literal["deb", "rpm"] = "deb" if state.manager == "dpkg" else "rpm"
         banned: list[dict[str, Any]] = []
         severity: Severity = "info"
+        denylist = policy.denylists["linux"]
         for package in state.packages:
-            rule = _banned(package, policy.rules, flavour)
+            rule = denylist.first(package.name, package.version, flavour)
             if rule is not None:
                 banned.append(
                     {

@@ -8,8 +8,8 @@ force unless a policy replaces `software.denylist`; `software.extra_denylist` ad
 from __future__ import annotations
 
 import re
-from fnmatch import fnmatchcase
-from functools import cached_property
+from fnmatch import fnmatchcase, translate
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -140,6 +140,7 @@ _VERSIONS: dict[str, type[Version]] = {
 }
 
 
+@lru_cache(maxsize=1024)
 def _range_for(spec: str, flavour: Flavour) -> VersionRange:
     constraints = "|".join(part.strip() for part in spec.split(",") if part.strip())
     cls = _RANGES[flavour]
@@ -148,6 +149,47 @@ def _range_for(spec: str, flavour: Flavour) -> VersionRange:
 
 def _version(text: str, flavour: Flavour) -> Version:
     return _VERSIONS[flavour](text)
+
+
+class GlobSet:
+    """Names that match one of some globs (case-insensitive), tested by one regular expression:
+    the verdict of `any(fnmatchcase(name.lower(), g.lower()) for g in globs)`, since
+    `fnmatchcase` is `re.match(translate(glob))` and `translate` makes patterns meant to be
+    joined with `|`."""
+
+    __slots__ = ("_pattern",)
+
+    def __init__(self, globs: list[str]) -> None:
+        self._pattern = re.compile("|".join(translate(g.lower()) for g in globs)) if globs else None
+
+    def __call__(self, name: str) -> bool:
+        return self._pattern is not None and self._pattern.match(name.lower()) is not None
+
+
+class Denylist:
+    """The rules that apply to one OS, compiled once per policy: every glob joined into one
+    regular expression, each regex compiled. Most packages match no rule, which that one
+    expression (and one search per regex rule) shows; only a package some rule's name
+    matches is then weighed rule by rule, in the policy's order, with its version range.
+    `first` gives exactly the rule `next(r for r in rules if os in r.os and r.matches(…))`
+    gives."""
+
+    __slots__ = ("_globs", "_regexes", "_rules")
+
+    def __init__(self, rules: list[SoftwareRule], os: OsName) -> None:
+        self._rules = [r for r in rules if os in r.os]
+        self._globs = GlobSet(
+            [r.name for r in self._rules if r.name is not None and r.regex is None]
+        )
+        self._regexes = [
+            re.compile(r.regex, re.IGNORECASE) for r in self._rules if r.regex is not None
+        ]
+
+    def first(self, package: str, version: str, flavour: Flavour) -> SoftwareRule | None:
+        """The first rule `package` at `version` breaks, or None."""
+        if not self._globs(package) and not any(p.search(package) for p in self._regexes):
+            return None
+        return next((r for r in self._rules if r.matches(package, version, flavour)), None)
 
 
 def _rule(name: str, reason: str, category: str, **extra: object) -> SoftwareRule:
@@ -201,8 +243,17 @@ class SoftwarePolicy(_Section):
     def rules(self) -> list[SoftwareRule]:
         return [*self.denylist, *self.extra_denylist]
 
+    @cached_property
+    def denylists(self) -> dict[OsName, Denylist]:
+        """The rules compiled once per policy (so once per sweep), one matcher per OS."""
+        return {os: Denylist(self.rules, os) for os in ALL_OS}
+
+    @cached_property
+    def allowlist_globs(self) -> GlobSet:
+        return GlobSet(self.allowlist)
+
     def allowed(self, package: str) -> bool:
-        return any(fnmatchcase(package.lower(), glob.lower()) for glob in self.allowlist)
+        return self.allowlist_globs(package)
 
 
 class ConnectionsPolicy(_Section):

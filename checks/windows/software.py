@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from checks.base import Context, HostFacts, Sections, load_data
 from checks.windows.common import load, number, objects, running_services, strings, text
 from raquet.models import Finding, Severity
-from raquet.policy import Policy, SoftwareRule
+from raquet.policy import Policy
 from raquet.powershell import quote_list
 
 ORDER: list[Severity] = ["info", "low", "medium", "high", "critical"]
@@ -246,23 +246,13 @@ def _approved(host: str, approved: list[str]) -> bool:
     return _host_part(host) in {_host_part(a) for a in approved}
 
 
-def _banned(program: Program, rules: list[SoftwareRule]) -> SoftwareRule | None:
-    return next(
-        (
-            r
-            for r in rules
-            if "windows" in r.os and r.matches(program.name, program.version, "windows")
-        ),
-        None,
-    )
-
-
 def evaluate(state: WindowsSoftwareState, facts: HostFacts, ctx: Context) -> Finding:
     policy: Policy = ctx.policy
     rules = policy.software
     banned, banned_rules = [], []
+    denylist = rules.denylists["windows"]
     for program in state.programs:
-        rule = _banned(program, rules.rules)
+        rule = denylist.first(program.name, program.version, "windows")
         if rule is not None:
             banned_rules.append(rule)
             banned.append(
