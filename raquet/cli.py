@@ -15,6 +15,7 @@ the inventory parsers are imported by the commands that use them, so that `--hel
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ import typer
 
 import raquet  # (gevent patching before pyinfra, paramiko and sockets load)
 from checks import registry
-from raquet import history_cli
+from raquet import history_cli, workers_cli
 from raquet.console import (
     Column,
     DbOpt,
@@ -300,6 +301,32 @@ def sweep(
         ),
     ] = None,
     db: DbOpt = None,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            envvar="RAQUET_DISTRIBUTED",
+            help="Sweep through the segments' workers (raquet worker) instead of from here.",
+        ),
+    ] = False,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            envvar="RAQUET_BROKER",
+            help="Celery broker of the workers (with --distributed; default redis://localhost).",
+        ),
+    ] = None,
+    worker_wait: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            min=0,
+            envvar="RAQUET_WORKER_WAIT",
+            help="With --distributed: how long a segment may have no live worker before its "
+            "hosts count as not swept.",
+        ),
+    ] = 30,
 ) -> None:
     """Sweep the inventory's hosts and store every result as it arrives."""
     from checks import select as select_checks
@@ -356,7 +383,12 @@ def sweep(
                     "[yellow]no indicator feeds imported: `connections` will report an error "
                     "(raquet feeds import FILE)[/yellow]"
                 )
-            results = run(hosts, ctx, store, sweep_id, options, on_result=progress)
+            if distributed:
+                results = _dispatched(
+                    store, sweep_id, hosts, options, broker, worker_wait, progress
+                )
+            else:
+                results = run(hosts, ctx, store, sweep_id, options, on_result=progress)
         document = _conclude(store, sweep_id, results).localized(inv.timezone)
     if json_file:
         write_json(json_file, document.model_dump(mode="json"))
@@ -364,6 +396,35 @@ def sweep(
         out = people(data_on_stdout(json_file))
         out.print(summary(out, inv, document.hosts))
     raise typer.Exit(_exit_code(document.hosts))
+
+
+def _dispatched(
+    store: Store,
+    sweep_id: str,
+    hosts: list[Host],
+    options: SweepOptions,
+    broker: str | None,
+    worker_wait: float,
+    progress: Callable[[HostResult], None],
+) -> list[HostResult]:
+    """The sweep's hosts through the workers of their segments (raquet/distributed)."""
+    from raquet.distributed.app import make_app
+    from raquet.distributed.dispatch import Follow, dispatch
+    from raquet.sweep import host_budget
+
+    try:
+        app = make_app(broker)
+    except InputError as exc:
+        raise _problems(exc) from None
+    deadline = host_budget(options, len(options.checks))
+    try:
+        return dispatch(app, store, sweep_id, hosts, Follow(worker_wait, deadline), progress)
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted: sweep {sweep_id} stays unfinished; the workers go on with what is "
+            "queued, and `raquet sweep --resume --distributed` follows it to the end"
+        )
+        raise typer.Exit(130) from None
 
 
 def _secrets(hosts: list[Host]) -> list[str]:
@@ -407,11 +468,11 @@ def _begin_or_resume(
             source,
             inv.province,
             options.checks,
-            [(h.name, h.unit) for h in hosts],
+            [(h.name, h.unit, h.segment) for h in hosts],
             {
                 "policy": str(policy) if policy else None,
                 "policy_document": pol.model_dump(mode="json"),
-                **_stored_options(options),
+                **options.stored(),
                 "timezone": inv.timezone,
                 "issuer": inv.issuer,
                 "units": {u.id: u.display_name for u in inv.units},
@@ -435,16 +496,6 @@ def _begin_or_resume(
     return sweep_id, [by_name[n] for n in by_name if n in pending], pol
 
 
-def _stored_options(options: SweepOptions) -> dict[str, object]:
-    return {
-        "parallel": options.parallel,
-        "connect_timeout": options.connect_timeout,
-        "timeout": options.check_timeout,
-        "verify_host_keys": options.verify_host_keys,
-        "waivers": [w.model_dump(mode="json") for w in options.waivers],
-    }
-
-
 def _shown(value: object) -> str:
     if isinstance(value, list):
         return str(len(value))
@@ -458,19 +509,11 @@ def _resumed_settings(
     the command line, so one sweep never judges its hosts by two standards."""
     from raquet.policy import Policy
 
-    given = _stored_options(options)
-    options.checks = checks
-    options.parallel = int(stored.get("parallel", options.parallel))
-    options.connect_timeout = float(stored.get("connect_timeout", options.connect_timeout))
-    options.check_timeout = float(stored.get("timeout", options.check_timeout))
-    options.verify_host_keys = bool(stored.get("verify_host_keys", options.verify_host_keys))
-    if "waivers" in stored:
-        from raquet.waivers import Waiver
-
-        options.waivers = [Waiver.model_validate(w) for w in stored["waivers"]]
+    given = options.stored()
+    options.restore(stored, checks)
     differ = [
         f"{key} {_shown(value)} (not {_shown(given[key])})"
-        for key, value in _stored_options(options).items()
+        for key, value in options.stored().items()
         if value != given[key]
     ]
     document = stored.get("policy_document")
@@ -616,6 +659,8 @@ app.command("prune")(history_cli.prune)
 
 
 app.command("remediate")(remediate)
+app.command("worker")(workers_cli.worker)
+app.command("workers")(workers_cli.workers)
 
 
 @app.command("checks")

@@ -44,6 +44,9 @@ class SettingsFile(BaseModel):
     timeout: float | None = Field(default=None, ge=1)
     report_settings: Path | None = None
     feeds_dir: Path | None = None
+    broker: str | None = Field(default=None, min_length=1)
+    distributed: bool | None = None
+    worker_wait: float | None = Field(default=None, ge=0)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,21 @@ SETTINGS = [
         "RAQUET_FEEDS_DIR",
         "(none)",
         "indicator feeds imported by `feeds import` without a file",
+    ),
+    Setting(
+        "broker",
+        "RAQUET_BROKER",
+        "redis://localhost:6379/0",
+        "Celery broker of sweep workers (--broker)",
+    ),
+    Setting(
+        "distributed", "RAQUET_DISTRIBUTED", "false", "sweep through workers (--distributed)"
+    ),
+    Setting(
+        "worker_wait",
+        "RAQUET_WORKER_WAIT",
+        "30",
+        "seconds a segment may lack a worker (sweep --worker-wait)",
     ),
 ]
 ENV = {s.key: s.env for s in SETTINGS}
@@ -174,6 +192,8 @@ def _key_lines(text: str) -> dict[str, int]:
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import resource
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 import gevent
 import pyinfra.connectors.util
@@ -29,6 +32,7 @@ from raquet.gather import judge, split
 from raquet.models import Host, HostResult, HostStatus
 from raquet.script import build
 from raquet.store import Store, StoreError
+from raquet.store.writer import ResultWriter
 from raquet.targets import make_state
 from raquet.waivers import Waiver
 
@@ -53,6 +57,26 @@ class SweepOptions:
     verify_host_keys: bool = True
     waivers: list[Waiver] = field(default_factory=list)
 
+    def stored(self) -> dict[str, object]:
+        """What a sweep keeps of its options, so `--resume` and workers judge by them."""
+        return {
+            "parallel": self.parallel,
+            "connect_timeout": self.connect_timeout,
+            "timeout": self.check_timeout,
+            "verify_host_keys": self.verify_host_keys,
+            "waivers": [w.model_dump(mode="json") for w in self.waivers],
+        }
+
+    def restore(self, stored: dict[str, Any], checks: list[str]) -> None:
+        """Take the options a sweep was begun with (those it did not store stay as given)."""
+        self.checks = checks
+        self.parallel = int(stored.get("parallel", self.parallel))
+        self.connect_timeout = float(stored.get("connect_timeout", self.connect_timeout))
+        self.check_timeout = float(stored.get("timeout", self.check_timeout))
+        self.verify_host_keys = bool(stored.get("verify_host_keys", self.verify_host_keys))
+        if "waivers" in stored:
+            self.waivers = [Waiver.model_validate(w) for w in stored["waivers"]]
+
 
 def run(
     hosts: list[Host],
@@ -61,8 +85,14 @@ def run(
     sweep_id: str,
     options: SweepOptions,
     on_result: Callable[[HostResult], None] = lambda r: None,
+    swept_by: str | None = None,
 ) -> list[HostResult]:
-    """Sweep `hosts`, storing and reporting each result as soon as it exists."""
+    """Sweep `hosts`, storing and reporting each result as soon as it exists.
+
+    A host's greenlet hands its result to the writer and frees its slot; `on_result`
+    runs once the result is committed (ResultWriter: within 0.2 s), so what the
+    progress shows as done is in the store.
+    """
     selected = select_checks(options.checks)
     _allow_open_files(min(options.parallel, len(hosts)))
     state = make_state(
@@ -71,31 +101,48 @@ def run(
         connect_timeout=options.connect_timeout,
         verify_host_keys=options.verify_host_keys,
     )
-    budget = options.connect_timeout * 3 + options.check_timeout * (len(selected) + 1) + 10
+    budget = host_budget(options, len(selected))
     results: list[HostResult] = []
 
-    def one(host: Host) -> None:
-        result = _guarded(state, host, selected, ctx, options, budget)
-        try:
-            _store(store, sweep_id, result)
-        except StoreError as exc:
-            log.error("%s: result not stored: %s", host.name, exc)
-            result = _result(host, "error", f"result not stored, left for --resume: {exc}")
+    def stored(result: HostResult, error: StoreError | None) -> None:
+        if error is not None:
+            log.error("%s: result not stored: %s", result.name, error)
+            result = not_stored(result, error)
         results.append(result)
         on_result(result)
 
-    for host in hosts:
-        state.pool.spawn(one, host)
-    state.pool.join()
+    writer = ResultWriter(
+        partial(store.record_results, sweep_id, swept_by=swept_by or socket.gethostname()),
+        stored,
+    )
+    try:
+        for host in hosts:
+            state.pool.spawn(
+                lambda host: writer.put(guarded_sweep(state, host, selected, ctx, options, budget)),
+                host,
+            )
+        state.pool.join()
+    finally:
+        writer.close()
     return results
 
 
-def _store(store: Store, sweep_id: str, result: HostResult) -> None:
-    """Detections first, the host's result last: a host counts as done only once both are
-    in, and a retry (`--resume`) stores each detection once however often it is written."""
-    if result.detections:
-        store.record_detections(sweep_id, result.name, result.unit, result.detections)
-    store.record_host(sweep_id, result)
+def host_budget(options: SweepOptions, checks: int) -> float:
+    """The hard deadline of one host: connecting, every check's own timeout, closing."""
+    return options.connect_timeout * 3 + options.check_timeout * (checks + 1) + 10
+
+
+def not_stored(result: HostResult, error: StoreError) -> HostResult:
+    """What a host whose result could not be written counts as: an error, left for
+    `--resume` (it has no row, so the sweep stays unfinished)."""
+    return result.model_copy(
+        update={
+            "status": "error",
+            "error": f"result not stored, left for --resume: {error}",
+            "findings": [],
+            "detections": [],
+        }
+    )
 
 
 def _allow_open_files(parallel: int) -> None:
@@ -110,7 +157,7 @@ def _allow_open_files(parallel: int) -> None:
             log.warning("open-files limit %d allows about %d hosts at once", ceiling, ceiling // 3)
 
 
-def _guarded(
+def guarded_sweep(
     state: State,
     host: Host,
     selected: list[Check],
@@ -118,7 +165,8 @@ def _guarded(
     options: SweepOptions,
     budget: float,
 ) -> HostResult:
-    """`_sweep_host` with a hard deadline and no exception left unhandled."""
+    """One host from connecting to its judged result, under a hard deadline and with no
+    exception left unhandled (a local sweep's greenlet and a worker's task both run it)."""
     started = datetime.now(UTC)
     try:
         with gevent.Timeout(budget, TimeoutError(f"host did not finish within {budget:.0f}s")):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -23,9 +23,17 @@ from raquet.store.clean import (
     clean_json,
     clean_text,
 )
+from raquet.store.columns import (
+    _FINDING_COLUMNS,
+    _FINDING_FIELDS,
+    _HOST_COLUMNS,
+    _HOST_FIELDS,
+    _host_result,
+)
 from raquet.store.detections import Detections, detection_row
 from raquet.store.errors import SweepNotFound, retried
 from raquet.store.schema import (
+    DEFAULT_SEGMENT,
     DetectionRow,
     FindingRow,
     HostResultRow,
@@ -75,13 +83,14 @@ class Sweeps(Detections):
         inventory: str,
         province: str,
         checks: list[str],
-        hosts: list[tuple[str, str]],
+        hosts: Sequence[tuple[str, str] | tuple[str, str, str]],
         options: dict[str, Any],
         *,
         started_at: datetime | None = None,
     ) -> str:
-        """Record a new running sweep and the (host, unit) pairs it plans to reach."""
-        _reject_duplicates(hosts)
+        """Record a new running sweep and the hosts it plans to reach: (host, unit) or
+        (host, unit, segment) — the segment is the queue a distributed sweep puts it on."""
+        _reject_duplicates([(planned[0], planned[1]) for planned in hosts])
         sweep_id = str(uuid4())
         with self._sessions.begin() as session:
             session.add(
@@ -96,9 +105,12 @@ class Sweeps(Detections):
                     status="running",
                     planned=[
                         PlannedHostRow(
-                            host=clean_text(name), unit=clean_text(unit), position=position
+                            host=clean_text(planned[0]),
+                            unit=clean_text(planned[1]),
+                            segment=planned[2] if len(planned) > 2 else DEFAULT_SEGMENT,
+                            position=position,
                         )
-                        for position, (name, unit) in enumerate(hosts)
+                        for position, planned in enumerate(hosts)
                     ],
                 )
             )
@@ -187,3 +199,68 @@ class Sweeps(Detections):
         with self._sessions.begin() as session:
             self._sweep(session, sweep_id)
             return [(host, unit) for host, unit in session.execute(query)]
+
+    def pending_planned(self, sweep_id: str) -> list[tuple[str, str, str]]:
+        """Planned (host, unit, segment) without a result, in plan order: what a
+        distributed sweep (or its `--resume`) puts on the segments' queues."""
+        recorded = exists().where(
+            HostResultRow.sweep_id == PlannedHostRow.sweep_id,
+            HostResultRow.host == PlannedHostRow.host,
+        )
+        query = (
+            select(PlannedHostRow.host, PlannedHostRow.unit, PlannedHostRow.segment)
+            .where(PlannedHostRow.sweep_id == sweep_id, ~recorded)
+            .order_by(PlannedHostRow.position)
+        )
+        with self._sessions.begin() as session:
+            self._sweep(session, sweep_id)
+            return [(host, unit, segment) for host, unit, segment in session.execute(query)]
+
+    def recorded(self, sweep_id: str, host: str) -> bool:
+        """Whether the host already has its result in this sweep (a task delivered again
+        after its result was committed is then acknowledged without sweeping twice)."""
+        query = select(HostResultRow.id).where(
+            HostResultRow.sweep_id == sweep_id, HostResultRow.host == host
+        )
+        with self._sessions.begin() as session:
+            return session.scalar(query.limit(1)) is not None
+
+    def results_after(self, sweep_id: str, after: int = 0) -> tuple[int, list[HostResult]]:
+        """Results committed since row `after` (and the newest row id): how a dispatcher
+        follows a sweep that workers elsewhere are writing."""
+        hosts_query = (
+            select(*_HOST_COLUMNS)
+            .where(HostResultRow.sweep_id == sweep_id, HostResultRow.id > after)
+            .order_by(HostResultRow.id)
+        )
+        findings_query = (
+            select(FindingRow.host_result_id, *_FINDING_COLUMNS)
+            .join(HostResultRow, FindingRow.host_result_id == HostResultRow.id)
+            .where(HostResultRow.sweep_id == sweep_id, HostResultRow.id > after)
+            .order_by(FindingRow.id)
+        )
+        with self._sessions.begin() as session:
+            rows = list(session.execute(hosts_query))
+            if not rows:
+                return after, []
+            last = max(row[0] for row in rows)
+            findings: dict[int, list[dict[str, Any]]] = {}
+            for host_id, *values in session.execute(
+                findings_query.where(FindingRow.host_result_id <= last)
+            ):
+                findings.setdefault(host_id, []).append(
+                    dict(zip(_FINDING_FIELDS, values, strict=True))
+                )
+        results = [
+            _host_result(dict(zip(_HOST_FIELDS, values, strict=True)), findings.get(host_id, []))
+            for host_id, *values in rows
+        ]
+        return last, results
+
+    def swept_by(self, sweep_id: str) -> dict[str, str | None]:
+        """Which jump host (worker) swept each host of the sweep: the audit trail."""
+        query = select(HostResultRow.host, HostResultRow.swept_by).where(
+            HostResultRow.sweep_id == sweep_id
+        )
+        with self._sessions.begin() as session:
+            return {host: by for host, by in session.execute(query)}

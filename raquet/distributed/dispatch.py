@@ -1,0 +1,147 @@
+"""`raquet sweep --distributed`: put each planned host on its segment's queue and follow
+the results the workers commit to the shared store.
+
+The dispatcher never reaches a host. It waits (`--worker-wait`) for a live worker on
+every segment the sweep names; a segment without one has its hosts recorded as not
+swept ("no worker for segment td-lan") instead of a sweep that hangs. While it follows,
+a segment whose workers all stop is treated the same way after the same wait, and if
+no result arrives for a whole host deadline while hosts are still pending (their
+worker died holding them, or the broker lost its queue), what is still pending is put
+on the queues again: a worker skips a host already recorded, so nothing is swept into
+the store twice. Ctrl-C leaves the sweep running for `--resume --distributed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import gevent
+from celery import Celery
+
+from raquet.distributed.app import TASK, Planned, queue_for, segment_of
+from raquet.models import Host, HostResult
+from raquet.store import Store
+
+log = logging.getLogger("raquet")
+
+POLL = 0.5
+WORKERS_EVERY = 5.0
+_INSPECT_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class Follow:
+    """How long to wait for workers, and the per-host deadline that bounds a silence."""
+
+    worker_wait: float
+    host_deadline: float
+
+
+def live_segments(app: Celery) -> dict[str, list[str]]:
+    """Segment -> the live workers consuming its queue (Celery's broadcast inspect)."""
+    replies = app.control.inspect(timeout=_INSPECT_TIMEOUT).active_queues() or {}
+    found: dict[str, list[str]] = {}
+    for worker, queues in replies.items():
+        for queue in queues or []:
+            segment = segment_of(str(queue.get("name", "")))
+            if segment is not None:
+                found.setdefault(segment, []).append(worker)
+    return found
+
+
+def dispatch(
+    app: Celery,
+    store: Store,
+    sweep_id: str,
+    hosts: list[Host],
+    follow: Follow,
+    on_result: Callable[[HostResult], None] = lambda r: None,
+) -> list[HostResult]:
+    """Sweep `hosts` (the sweep's pending ones) through the workers; their results."""
+    by_name = {h.name: h for h in hosts}
+    wanted = {h.segment for h in hosts}
+    live = _wait_for_workers(app, wanted, follow.worker_wait)
+    results: dict[str, HostResult] = {}
+
+    def report(found: Iterable[HostResult]) -> None:
+        for result in found:
+            if result.name in by_name:
+                results[result.name] = result  # a worker's late result replaces "no worker"
+                on_result(result)
+
+    orphaned = [h for h in hosts if h.segment not in live]
+    _not_swept(store, sweep_id, orphaned)
+    _enqueue(app, sweep_id, [h for h in hosts if h.segment in live])
+    last, quiet_since, lost_since = 0, time.monotonic(), dict[str, float]()
+    checked = time.monotonic()
+    while True:
+        last, found = store.results_after(sweep_id, last)
+        report(found)
+        pending = [
+            by_name[name] for name, _, _ in store.pending_planned(sweep_id) if name in by_name
+        ]
+        if not pending:
+            return list(results.values())
+        now = time.monotonic()
+        if found:
+            quiet_since = now
+        if now - checked >= WORKERS_EVERY:
+            checked = now
+            live = live_segments(app)
+            for segment in {h.segment for h in pending}:
+                if segment in live:
+                    lost_since.pop(segment, None)
+                elif now - lost_since.setdefault(segment, now) >= follow.worker_wait:
+                    _not_swept(store, sweep_id, [h for h in pending if h.segment == segment])
+        if now - quiet_since >= follow.host_deadline:
+            log.warning(
+                "no result for %.0fs: %d pending hosts queued again",
+                now - quiet_since,
+                len(pending),
+            )
+            _enqueue(app, sweep_id, [h for h in pending if h.segment in live])
+            quiet_since = now
+        gevent.sleep(POLL)
+
+
+def _wait_for_workers(app: Celery, wanted: set[str], wait: float) -> dict[str, list[str]]:
+    deadline = time.monotonic() + wait
+    while True:
+        live = live_segments(app)
+        missing = wanted - live.keys()
+        if not missing or time.monotonic() >= deadline:
+            for segment in sorted(missing):
+                log.warning("no worker for segment %s after %.0fs", segment, wait)
+            return live
+        gevent.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+def _enqueue(app: Celery, sweep_id: str, hosts: list[Host]) -> None:
+    for host in hosts:
+        planned = Planned(host=host.name, unit=host.unit, os=host.os, role=host.role)
+        app.send_task(TASK, args=[sweep_id, planned.model_dump()], queue=queue_for(host.segment))
+
+
+def _not_swept(store: Store, sweep_id: str, hosts: list[Host]) -> None:
+    """Record hosts no worker can reach as not swept, saying which segment lacked one."""
+    if not hosts:
+        return
+    store.record_results(
+        sweep_id,
+        [
+            HostResult(
+                name=h.name,
+                unit=h.unit,
+                os=h.os,
+                role=h.role,
+                address=h.address,
+                status="unreachable",
+                error=f"no worker for segment {h.segment}",
+            )
+            for h in hosts
+        ],
+        swept_by="dispatcher",
+    )
