@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from checks.base import Check, Context, HostFacts, Sections, clean, load_data
+from checks.base import Check, Context, HostFacts, Sections, clean, ctime, load_data
 from checks.windows import av as windows
 from raquet.models import Finding, Host, OsName, Severity
 from raquet.policy import Policy
@@ -160,7 +160,7 @@ class AvCheck(Check[AvState | windows.WindowsAvState]):
             if match is None:
                 continue
             try:
-                local = datetime.strptime(" ".join(match["ts"].split()), "%a %b %d %H:%M:%S %Y")
+                local = ctime(match["ts"])
             except ValueError:  # a garbled date
                 continue
             state.freshclam_updates.append(local.replace(tzinfo=facts.tz))

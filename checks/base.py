@@ -8,6 +8,7 @@ they are tested from recorded outputs in `tests/fixtures/`.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import suppress
@@ -24,7 +25,9 @@ from raquet.policy import Policy
 if TYPE_CHECKING:
     from raquet.waivers import Waiver
 
-StateT = TypeVar("StateT", bound=BaseModel)
+StateT = TypeVar("StateT")
+"""A check's parsed state: plain dataclasses and tuples (one per package, socket, line…),
+since host output is only ever made into pydantic models at the boundary, the Finding."""
 
 MAX_TEXT = 512
 CHECK_BUDGET_MIB = 4  # raquet.script.CHECK_BUDGET, named here for the reasons it gives
@@ -32,8 +35,33 @@ CHECK_BUDGET_MIB = 4  # raquet.script.CHECK_BUDGET, named here for the reasons i
 
 def clean(text: str, limit: int = MAX_TEXT) -> str:
     """Host output is untrusted: drop control characters and bound the length before it is kept."""
-    kept = "".join(ch for ch in text if ch.isprintable() or ch == " ")
+    kept = text if text.isprintable() else "".join(ch for ch in text if ch.isprintable())
     return kept if len(kept) <= limit else kept[: limit - 1] + "…"
+
+
+CTIME = "%a %b %d %H:%M:%S %Y"
+_CTIME = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +"
+    r"([0-9]{1,2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([0-9]{4})"
+)
+_MONTHS = {
+    m: n
+    for n, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+
+
+def ctime(text: str) -> datetime:
+    """C's `ctime` text (`Mon Dec  2 12:00:00 2026`, as clamd and freshclam date their logs)
+    as a naive time: `datetime.strptime(" ".join(text.split()), CTIME)`, which is what any
+    other text is given to, without its locale lookup and lock on every record. A date
+    that does not exist raises ValueError from either."""
+    found = _CTIME.fullmatch(text)
+    if found is None:
+        return datetime.strptime(" ".join(text.split()), CTIME)
+    month, day, hour, minute, second, year = found.groups()
+    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
 
 
 class Sections(dict[str, str]):

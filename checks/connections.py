@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import BaseModel, Field
 
 from checks.base import Check, Context, HostFacts, Indicators, Sections, clean
 from checks.windows import connections as windows
@@ -59,7 +58,8 @@ IGNORED_STATES = {"LISTEN", "UNCONN", "TIME-WAIT", "CLOSED"}
 MAX_MATCHES = 500
 
 
-class Socket(BaseModel):
+@dataclass(slots=True)
+class Socket:
     """One socket; `pids` are every process holding it (a forked child shares its parent's),
     `pid` and `process` the first of them, as shown."""
 
@@ -70,26 +70,29 @@ class Socket(BaseModel):
     remote_port: int | None
     pid: int | None = None
     process: str | None = None
-    pids: list[int] = Field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
 
 
-class HostsEntry(BaseModel):
+@dataclass(slots=True)
+class HostsEntry:
     address: str
     names: list[str]
 
 
-class ConnectionsState(BaseModel):
+@dataclass(slots=True)
+class ConnectionsState:
     ss_available: bool = True
-    sockets: list[Socket] = Field(default_factory=list)
-    hosts: list[HostsEntry] = Field(default_factory=list)
+    sockets: list[Socket] = field(default_factory=list)
+    hosts: list[HostsEntry] = field(default_factory=list)
 
 
+@dataclass(slots=True)
 class WindowsConnectionsState(ConnectionsState):
     """Windows adds the DNS client cache, and says which table the connections came from."""
 
-    dns: list[windows.DnsRecord] = Field(default_factory=list)
+    dns: list[windows.DnsRecord] = field(default_factory=list)
     tcp_source: str = "Get-NetTCPConnection"
-    errors: dict[str, str] = Field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def parse_windows(sections: Sections) -> WindowsConnectionsState:
@@ -139,8 +142,8 @@ def parse_names(lines: list[str]) -> dict[int, str]:
 def socket_inode(fields: list[str]) -> int | None:
     """The first `ino:N` after the two addresses: ss prints it before anything a process or a
     user could have named (a cgroup path comes after it)."""
-    for field in fields[6:]:
-        found = _INODE.fullmatch(field)
+    for text in fields[6:]:
+        found = _INODE.fullmatch(text)
         if found:
             return int(found[1]) or None
     return None

@@ -65,9 +65,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from checks.base import Check, Context, HostFacts, Sections, clean
+from checks.base import Check, Context, HostFacts, Sections, clean, ctime
 from checks.windows import infections as windows
 from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
@@ -173,7 +171,8 @@ def linux_snippet(policy: Policy) -> str:
     return "\n".join(lines) + "\n"
 
 
-class SuspiciousLine(BaseModel):
+@dataclass(slots=True)
+class SuspiciousLine:
     """A record of an AV log that is not what the AV writes, or that a file name forged."""
 
     source: str
@@ -183,15 +182,16 @@ class SuspiciousLine(BaseModel):
     """When it was written, as far as the records around it tell; None: not known."""
 
 
-class InfectionsState(BaseModel):
-    detections: list[Detection] = Field(default_factory=list)
-    logs_read: list[str] = Field(default_factory=list)
+@dataclass(slots=True)
+class InfectionsState:
+    detections: list[Detection] = field(default_factory=list)
+    logs_read: list[str] = field(default_factory=list)
     scan: dict[str, Any] | None = None
     unavailable: str | None = None
-    quarantined: dict[str, datetime] = Field(default_factory=dict)
+    quarantined: dict[str, datetime] = field(default_factory=dict)
     """Original path -> when raquet quarantined the file there."""
-    suspicious: list[SuspiciousLine] = Field(default_factory=list)
-    odd_names: list[tuple[datetime, str, str]] = Field(default_factory=list)
+    suspicious: list[SuspiciousLine] = field(default_factory=list)
+    odd_names: list[tuple[datetime, str, str]] = field(default_factory=list)
     """(detected_at, path, name) of detections whose file name holds a line break."""
 
 
@@ -400,7 +400,7 @@ def _clamd_time(stamp: str, tz: tzinfo, after: datetime | None = None) -> dateti
     """A clamd timestamp (the host's local time) as UTC; in the hour a DST change repeats, the
     reading that does not go back past `after`."""
     try:
-        naive = datetime.strptime(" ".join(stamp.split()), "%a %b %d %H:%M:%S %Y")
+        naive = ctime(stamp)
         first = naive.replace(tzinfo=tz).astimezone(UTC)
         if after is None or first >= after:
             return first

@@ -11,11 +11,10 @@ Windows hosts are judged in `checks/windows/patches.py`; end-of-life dates for b
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from typing import Any
-
-from pydantic import BaseModel, Field
 
 from checks.av import epoch
 from checks.base import Check, Context, HostFacts, Sections, clean, load_data
@@ -53,20 +52,31 @@ _DNF_ADVISORY = re.compile(r"^\S+\s+\S*/Sec\.\s+(?P<nevra>\S+)$")
 _NEVRA = re.compile(r"^(?P<name>.+?)-(?:\d+:)?(?P<version>[^-]+-[^-]+?)\.(?P<arch>[^.]+)$")
 
 
-class Update(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class Update:
     name: str
     installed: str | None = None
     available: str
     origin: str = ""
     security: bool = False
 
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "installed": self.installed,
+            "available": self.available,
+            "origin": self.origin,
+            "security": self.security,
+        }
 
-class PatchState(BaseModel):
+
+@dataclass(slots=True)
+class PatchState:
     manager: str | None = None
-    updates: list[Update] = Field(default_factory=list)
-    errors: list[str] = Field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     reboot_required: bool = False
-    reboot_packages: list[str] = Field(default_factory=list)
+    reboot_packages: list[str] = field(default_factory=list)
     lists_updated_at: datetime | None = None
 
     @property
@@ -180,7 +190,7 @@ class PatchesCheck(Check[PatchState | windows.WindowsPatchState]):
             "pending_security": len(security),
             "security_packages": sorted(u.name for u in security),
             "regular_packages": sorted(u.name for u in state.updates if not u.security)[:200],
-            "updates": [u.model_dump() for u in state.updates[:500]],
+            "updates": [u.evidence() for u in state.updates[:500]],
             "reboot_required": state.reboot_required,
             "reboot_packages": state.reboot_packages,
             "lists_updated_at": state.lists_updated_at.isoformat()

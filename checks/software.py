@@ -9,9 +9,8 @@ activation, activator traces) are judged in `checks/windows/software.py`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
 
 from checks.base import Check, Context, HostFacts, Sections, clean
 from checks.windows import software as windows
@@ -32,14 +31,15 @@ fi
 SEVERITY_ORDER: list[Severity] = ["info", "low", "medium", "high", "critical"]
 
 
-class Package(BaseModel):
+class Package(NamedTuple):
     name: str
     version: str
 
 
-class SoftwareState(BaseModel):
+@dataclass(slots=True)
+class SoftwareState:
     manager: Literal["dpkg", "rpm"] | None = None
-    packages: list[Package] = Field(default_factory=list)
+    packages: list[Package] = field(default_factory=list)
 
 
 class SoftwareCheck(Check[SoftwareState | windows.WindowsSoftwareState]):
@@ -59,7 +59,7 @@ class SoftwareCheck(Check[SoftwareState | windows.WindowsSoftwareState]):
                 packages = []
                 for line in sections.lines(f"software.{manager}"):
                     name, _, version = line.partition("\t")
-                    packages.append(Package(name=clean(name, 128), version=clean(version, 128)))
+                    packages.append(Package(clean(name, 128), clean(version, 128)))
                 return SoftwareState(manager=manager, packages=packages)
         return SoftwareState()
 

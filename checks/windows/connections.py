@@ -9,9 +9,8 @@ when the connection is long gone. Matching happens on the jump host (`checks/con
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-
-from pydantic import BaseModel
 
 from checks.windows.common import number, objects, strings, text
 
@@ -62,7 +61,8 @@ UNSPECIFIED = {"", "0.0.0.0", "::", "*"}
 DNS_TYPES = {1: "A", 5: "CNAME", 28: "AAAA", 12: "PTR", 15: "MX", 33: "SRV", 16: "TXT"}
 
 
-class DnsRecord(BaseModel):
+@dataclass(slots=True)
+class DnsRecord:
     name: str
     type: str
     data: str

@@ -11,10 +11,9 @@ products set it routinely.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-
-from pydantic import BaseModel, Field
 
 from checks.base import Context, HostFacts, Sections
 from checks.pending import overdue
@@ -73,17 +72,28 @@ SECURITY_SEVERITIES = {"critical", "important", "moderate", "low"}
 ORDER: list[Severity] = ["info", "low", "medium", "high", "critical"]
 
 
-class Hotfix(BaseModel):
+@dataclass(slots=True)
+class Hotfix:
     id: str
     description: str = ""
     installed_on: datetime | None = None
 
 
-class PendingUpdate(BaseModel):
+@dataclass(slots=True)
+class PendingUpdate:
     title: str
-    kb: list[str] = Field(default_factory=list)
+    kb: list[str] = field(default_factory=list)
     severity: str | None = None
-    categories: list[str] = Field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "kb": list(self.kb),
+            "severity": self.severity,
+            "categories": list(self.categories),
+            "security": self.security,
+        }
 
     @property
     def security(self) -> bool:
@@ -96,13 +106,14 @@ class PendingUpdate(BaseModel):
         return f"KB{self.kb[0]}" if self.kb else self.title
 
 
-class WindowsPatchState(BaseModel):
-    hotfixes: list[Hotfix] = Field(default_factory=list)
+@dataclass(slots=True)
+class WindowsPatchState:
+    hotfixes: list[Hotfix] = field(default_factory=list)
     last_installed_at: datetime | None = None
     last_search_at: datetime | None = None
     pending: list[PendingUpdate] | None = None
     search_error: str | None = None
-    reboot: dict[str, bool] = Field(default_factory=dict)
+    reboot: dict[str, bool] = field(default_factory=dict)
 
     @property
     def reboot_required(self) -> bool:
@@ -178,7 +189,7 @@ def evaluate(
         "pending_security": len(security) if state.pending is not None else None,
         "security_packages": sorted(u.label for u in security),
         "regular_packages": sorted(u.label for u in pending if not u.security)[:200],
-        "updates": [u.model_dump() | {"security": u.security} for u in pending[:500]],
+        "updates": [u.evidence() for u in pending[:500]],
         "reboot_required": state.reboot_required,
         "reboot_signals": sorted(k for k, v in state.reboot.items() if v),
         "hotfixes": len(state.hotfixes),

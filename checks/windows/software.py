@@ -13,11 +13,12 @@ KMS host that is the machine itself (a local KMS emulator) or not one of the pol
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from checks.base import Context, HostFacts, Sections, load_data
 from checks.windows.common import load, number, objects, running_services, strings, text
@@ -111,14 +112,16 @@ $r
 """
 
 
-class Program(BaseModel):
+@dataclass(slots=True)
+class Program:
     name: str
     version: str
     publisher: str = ""
     hive: str = ""
 
 
-class License(BaseModel):
+@dataclass(slots=True)
+class License:
     name: str
     application: str
     status: int | None
@@ -132,15 +135,16 @@ class License(BaseModel):
         return LICENSE_STATUS.get(self.status, f"unknown ({self.status})")
 
 
-class WindowsSoftwareState(BaseModel):
-    programs: list[Program] = Field(default_factory=list)
-    licenses: list[License] = Field(default_factory=list)
+@dataclass(slots=True)
+class WindowsSoftwareState:
+    programs: list[Program] = field(default_factory=list)
+    licenses: list[License] = field(default_factory=list)
     licensing_error: str | None = None
-    kms_registry: list[str] = Field(default_factory=list)
-    ifeo: list[dict[str, Any]] = Field(default_factory=list)
-    paths: list[str] = Field(default_factory=list)
-    tasks: list[str] = Field(default_factory=list)
-    services: dict[str, bool] = Field(default_factory=dict)
+    kms_registry: list[str] = field(default_factory=list)
+    ifeo: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+    services: dict[str, bool] = field(default_factory=dict)
 
 
 def parse(sections: Sections, facts: HostFacts) -> WindowsSoftwareState:
