@@ -3,9 +3,23 @@
 Each host is `ip netns` + `unshare --mount --uts --pid` over an overlay of the cached
 image layers plus an upper directory of its own (keys, scenario files). Hosts sit on a
 bridge at 198.18.N.0/24 (RFC 2544 benchmarking space) that exists only while the fleet
-runs; nothing is routed off this machine. The far ends of the scenario's malicious
-connections live in one more namespace on the bridge (the fleet's "internet"), so a host
-sees only its own end of a connection, as it would with a real C2 server. Needs root.
+runs; nothing is routed off this machine. N is one nothing on the machine uses yet, taken
+under a lock, and the lab records all it makes in /run/raquet-lab/N.json (see `claim`).
+The far ends of the scenario's malicious connections live in one more namespace on the
+bridge (the fleet's "internet"), so a host sees only its own end of a connection, as it
+would with a real C2 server.
+
+A host not ready (no SSH banner, or its scenario connections not up) `host_timeout` after
+it booted is booted once more; one still not ready when `ready_timeout` runs out fails the
+start with what its processes were doing, or, with `allow_stalled`, is left out of the
+inventory and named in `fleet.stalled`.
+
+An isolated fleet (`isolated=True`) is one segment of a distributed sweep: the root
+namespace cannot reach its hosts (no address on the bridge, an `unreachable` route for the
+segment), and its jump namespace `fleet.jump_netns` reaches them (198.18.N.3 on the
+bridge) and one address of the root namespace, `fleet.service_address`, over a link of
+its own: the segment's top /30, 198.18.N.252/30 (root .253, jump .254), which no host
+uses. The jump forwards nothing, so hosts cannot reach the root. Needs root.
 """
 
 from __future__ import annotations
@@ -21,11 +35,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ruamel.yaml import YAML
 
-from tests.lab import image
+from tests.lab import claim, image, netns
 from tests.lab.scenario import HostScenario, Scenario
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -57,6 +72,8 @@ TARPIT = (
     "s.bind(('{addr}',22)); s.listen(64); held=[]\n"
     "while True: held.append(s.accept()[0])\n"
 )
+FIRST_HOST = 10  # hosts are 198.18.N.10 and up: .1 root, .2 internet, .3 jump
+MAX_HOSTS = 242  # up to .251: 198.18.N.252/30 is an isolated segment's link to the root
 
 
 @dataclass
@@ -67,18 +84,27 @@ class LabHost:
     netns: str | None = None
     process: subprocess.Popen[bytes] | None = None
     public_key: str = ""
+    boots: int = 0
+    booted_at: float = 0.0  # time.monotonic() of the last boot
 
 
 @dataclass
 class Fleet:
-    """Start with `Fleet(scenario, workdir).start()`; always `stop()` (or use `with`)."""
+    """Start with `Fleet(scenario, workdir).start()`; always `stop()` (or use `with`).
+
+    `checkout` is the repository the lab's record names (this one unless a test says
+    otherwise): `python -m tests.lab down` removes only the labs of its own checkout."""
 
     scenario: Scenario
     workdir: Path
+    isolated: bool = False
+    checkout: Path = claim.CHECKOUT
     net: int = -1
     hosts: dict[str, LabHost] = field(default_factory=dict)
     listeners: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    veths: list[str] = field(default_factory=list)
+    jump_processes: list[subprocess.Popen[Any]] = field(default_factory=list)
+    stalled: dict[str, str] = field(default_factory=dict)  # host: what it was doing
+    record: claim.Record | None = None
 
     @property
     def bridge(self) -> str:
@@ -95,6 +121,19 @@ class Fleet:
         return f"198.18.{self.net}.2", f"fd18:{self.net:x}::2"
 
     @property
+    def jump_netns(self) -> str:
+        """An isolated fleet's jump namespace: its hosts and `service_address`, nothing else."""
+        self._need_isolated()
+        return f"rql{self.net}-jump"
+
+    @property
+    def service_address(self) -> str:
+        """The root namespace's address that the jump namespace (only it) reaches: where
+        the services of a distributed sweep (redis, PostgreSQL) listen for this segment."""
+        self._need_isolated()
+        return f"198.18.{self.net}.253"
+
+    @property
     def inventory_path(self) -> Path:
         return self.workdir / "inventory.yml"
 
@@ -107,65 +146,72 @@ class Fleet:
         return self.workdir / "id_ed25519"
 
     def __enter__(self) -> Fleet:
-        return self.start()
+        """Starts the fleet unless it is started already (`with fleet.start(...) as fleet`)."""
+        return self if self.record else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self, ready_timeout: float = 30) -> Fleet:
+    def start(
+        self,
+        ready_timeout: float = 30,
+        host_timeout: float | None = None,
+        allow_stalled: bool = False,
+    ) -> Fleet:
+        """Brings every host up within `ready_timeout`; a host not ready `host_timeout`
+        after it booted (default: half of `ready_timeout`, so the second boot has as long
+        as the first) is booted once more."""
+        if len(self.scenario.hosts()) > MAX_HOSTS:
+            raise ValueError(f"a lab fleet holds at most {MAX_HOSTS} hosts: use several fleets")
         self.workdir.mkdir(parents=True, exist_ok=True)
         _keygen(self.client_key, "raquet-lab-client")
-        self.net = _free_net()
-        _ip("link", "add", self.bridge, "type", "bridge")
-        _ip("addr", "add", f"198.18.{self.net}.1/24", "dev", self.bridge)
-        _ip("link", "set", self.bridge, "up")
+        self.record = claim.claim(self.checkout, self.workdir)
+        self.net = self.record.net
         try:
+            self._root_side()
             self._internet()
-            for index, (unit, spec) in enumerate(self.scenario.hosts()):
-                host = LabHost(unit.id, spec, f"198.18.{self.net}.{10 + index}")
-                self.hosts[spec.name] = host
-                if spec.kind != "dead":
-                    self._plug(host, index)
-                if spec.kind == "tarpit":
-                    host.process = _netns_popen(
-                        host, ["python3", "-c", TARPIT.format(addr=host.address)]
-                    )
-                elif spec.kind == "debian":
-                    self._route(host)
-                    self._boot(host)
+            if self.isolated:
+                self._jump()
+            self._hosts()
             self._write_known_hosts()
             self._write_inventory()
-            self._wait_ready(ready_timeout)
+            self._save()
+            host_timeout = ready_timeout / 2 if host_timeout is None else host_timeout
+            self._wait_ready(ready_timeout, host_timeout, allow_stalled)
+            self._save()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        """Kills what the fleet started, then removes all its record names (a lab that
+        `down --force` already removed, its N maybe since taken by another, is left alone)."""
+        for worker in self.jump_processes:
+            if worker.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
         for process in [*(h.process for h in self.hosts.values()), *self.listeners]:
             if process and process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
-        # a namespace goes away asynchronously; deleting our end of each veth pair does not
-        for veth in self.veths:
-            _ip("link", "del", veth, check=False)
-        for host in self.hosts.values():
-            if host.netns:
-                _ip("netns", "del", host.netns, check=False)
-        if self.net >= 0:
-            _ip("netns", "del", self.internet, check=False)
-            _ip("link", "del", self.bridge, check=False)
+        if self.record and self._still_ours():
+            claim.remove(self.record)
+        self.record = None
 
     def ssh(self, name: str, command: str, timeout: float = 60) -> str:
-        """`command`'s output on lab host `name`, run as root (through sudo for another user)."""
+        """`command`'s output on lab host `name`, run as root (through sudo for another user);
+        from the jump namespace if the fleet is isolated (the root cannot reach the host)."""
         host = self.hosts[name]
         user = host.spec.user
         if user != "root":
             command = f"sudo -n sh -c {shlex.quote(command)}"
         options = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
         options += ["-o", f"UserKnownHostsFile={self.known_hosts}", "-i", str(self.client_key)]
+        where = ["ip", "netns", "exec", self.jump_netns] if self.isolated else []
         return subprocess.run(
-            ["ssh", "-q", *options, f"{user}@{host.address}", command],
+            [*where, "ssh", "-q", *options, f"{user}@{host.address}", command],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -179,33 +225,99 @@ class Fleet:
             name, f"runuser -u {shlex.quote(user)} -- sh -c {shlex.quote(command)}", timeout
         )
 
-    def _plug(self, host: LabHost, index: int) -> None:
-        """A network namespace with one veth on the fleet's bridge."""
-        host.netns = f"rql{self.net}-{index}"
-        veth = f"rqv{self.net}x{index}"
-        _ip("netns", "add", host.netns)
-        _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns)
-        self.veths.append(veth)
+    def jump_popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        """`argv` started in the jump namespace (a sweep worker, say), in a session of its
+        own; `stop()` kills its whole process group. Keyword arguments go to Popen."""
+        kwargs.setdefault("start_new_session", True)
+        process = subprocess.Popen(["ip", "netns", "exec", self.jump_netns, *argv], **kwargs)
+        self.jump_processes.append(process)
+        self._save()
+        return process
+
+    def _need_isolated(self) -> None:
+        if not self.isolated:
+            raise AttributeError("only an isolated fleet (isolated=True) has a jump namespace")
+
+    def _save(self) -> None:
+        """The record, brought up to date with the processes started so far."""
+        assert self.record
+        started = [h.process for h in self.hosts.values()] + self.listeners + self.jump_processes
+        self.record.pids = [p.pid for p in started if p]
+        self.record.save()
+
+    def _made(self, namespace: str | None = None, veths: tuple[str, ...] = ()) -> None:
+        """Records a namespace and veths before they are made, so no crash leaves one unnamed."""
+        assert self.record
+        if namespace:
+            self.record.namespaces.append(namespace)
+        self.record.veths += veths
+        self.record.save()
+
+    def _still_ours(self) -> bool:
+        assert self.record
+        try:
+            on_disk = claim.Record.load(self.record.path)
+        except (OSError, ValueError):
+            return False
+        mine = (self.record.owner, self.record.owner_started)
+        return (on_disk.owner, on_disk.owner_started) == mine and on_disk.workdir == str(
+            self.workdir
+        )
+
+    def _root_side(self) -> None:
+        """The root namespace's side of the bridge: its address 198.18.N.1, or for an isolated
+        fleet no address at all (IPv6 link-local included, and no answer to a host's ARP) and
+        `unreachable` routes, so the root's packets for the segment fail at once instead of
+        leaving by the default route."""
+        assert self.record
+        if self.isolated:
+            self.record.routes += [
+                ["route", "del", "unreachable", str(claim.v4(self.net))],
+                ["-6", "route", "del", "unreachable", str(claim.v6(self.net))],
+            ]
+            self.record.save()
+            _ip("route", "add", "unreachable", str(claim.v4(self.net)))
+            _ip("-6", "route", "add", "unreachable", str(claim.v6(self.net)))
+            netns.sysctl(f"net/ipv6/conf/{self.bridge}/disable_ipv6", "1")
+            netns.sysctl(f"net/ipv4/conf/{self.bridge}/arp_ignore", "8")
+        else:
+            _ip("addr", "add", f"198.18.{self.net}.1/24", "dev", self.bridge)
+        _ip("link", "set", self.bridge, "up")
+
+    def _hosts(self) -> None:
+        for index, (unit, spec) in enumerate(self.scenario.hosts()):
+            host = LabHost(unit.id, spec, f"198.18.{self.net}.{FIRST_HOST + index}")
+            self.hosts[spec.name] = host
+            if spec.kind != "dead":
+                host.netns = f"rql{self.net}-{index}"
+                v6 = f"fd18:{self.net:x}::{FIRST_HOST + index:x}"
+                self._plug(host.netns, f"rqv{self.net}x{index}", host.address, v6)
+            if spec.kind == "tarpit":
+                host.process = _netns_popen(
+                    host, ["python3", "-c", TARPIT.format(addr=host.address)]
+                )
+            elif spec.kind == "debian":
+                self._route(host)
+                self._boot(host)
+
+    def _plug(self, namespace: str, veth: str, v4: str, v6: str) -> None:
+        """A network namespace with loopback up and one veth on the fleet's bridge, `eth0`."""
+        self._made(namespace, (veth,))
+        _ip("netns", "add", namespace)
+        _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+        if self.isolated:  # no IPv6 link-local on the root's end: the root reaches no host
+            netns.sysctl(f"net/ipv6/conf/{veth}/disable_ipv6", "1")
         _ip("link", "set", veth, "master", self.bridge, "up")
-        _ip("-n", host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
-        v6 = f"fd18:{self.net:x}::{10 + index:x}/64"
-        _ip("-n", host.netns, "-6", "addr", "add", v6, "dev", "eth0", "nodad")
-        _ip("-n", host.netns, "link", "set", "eth0", "up")
-        _ip("-n", host.netns, "link", "set", "lo", "up")
+        _ip("-n", namespace, "addr", "add", f"{v4}/24", "dev", "eth0")
+        _ip("-n", namespace, "-6", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
+        _ip("-n", namespace, "link", "set", "eth0", "up")
+        _ip("-n", namespace, "link", "set", "lo", "up")
 
     def _internet(self) -> None:
         """The far end of every scenario connection: its address on the internet namespace's
         loopback and a listener on it that accepts and holds connections."""
         v4, v6 = self.gateway
-        _ip("netns", "add", self.internet)
-        veth = f"rqv{self.net}net"
-        _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", self.internet)
-        self.veths.append(veth)
-        _ip("link", "set", veth, "master", self.bridge, "up")
-        _ip("-n", self.internet, "addr", "add", f"{v4}/24", "dev", "eth0")
-        _ip("-n", self.internet, "-6", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
-        _ip("-n", self.internet, "link", "set", "eth0", "up")
-        _ip("-n", self.internet, "link", "set", "lo", "up")
+        self._plug(self.internet, f"rqv{self.net}net", v4, v6)
         ends = {(c.address, c.port) for _, h in self.scenario.hosts() for c in h.connections}
         for address in sorted({a for a, _ in ends}):
             if ":" in address:
@@ -215,6 +327,22 @@ class Fleet:
         for address, port in sorted(ends):
             listener = LISTENER.format(addr=address, port=port)
             self.listeners.append(_popen(self.internet, ["python3", "-c", listener]))
+
+    def _jump(self) -> None:
+        """The jump namespace: on the bridge at 198.18.N.3, and at .254 on a veth whose root
+        end is the service address .253 (a /30 no host uses). Forwarding off: a host's packet
+        for the root stops here."""
+        jump, link = self.jump_netns, f"rqv{self.net}svc"
+        self._plug(jump, f"rqv{self.net}jmp", f"198.18.{self.net}.3", f"fd18:{self.net:x}::3")
+        self._made(veths=(link,))
+        _ip("link", "add", link, "type", "veth", "peer", "name", "svc0", "netns", jump)
+        netns.sysctl(f"net/ipv6/conf/{link}/disable_ipv6", "1")
+        _ip("addr", "add", f"{self.service_address}/30", "dev", link)
+        _ip("link", "set", link, "up")
+        _ip("-n", jump, "addr", "add", f"198.18.{self.net}.254/30", "dev", "svc0")
+        _ip("-n", jump, "link", "set", "svc0", "up")
+        forwarding = ["net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"]
+        subprocess.run(["ip", "netns", "exec", jump, "sysctl", "-qw", *forwarding], check=True)
 
     def _route(self, host: LabHost) -> None:
         """Routes from the host to its connections' far ends, through the internet namespace."""
@@ -234,7 +362,8 @@ class Fleet:
         upper, work, merged = root / "upper", root / "work", root / "merged"
         for d in (upper, work, merged):
             d.mkdir(parents=True)
-        host.public_key = _populate(upper, spec, self.client_key)
+        stall = spec.stall_boot == "always" or (spec.stall_boot == "once" and host.boots == 0)
+        host.public_key = _populate(upper, spec, self.client_key, stall)
         lowerdir = ":".join(str(p) for p in reversed(lower))
         script = (
             f"mount -t overlay overlay -o lowerdir={lowerdir},upperdir={upper},workdir={work} {merged}"
@@ -254,12 +383,35 @@ class Fleet:
             "-c",
             script,
         ]
+        host.boots += 1
+        host.booted_at = time.monotonic()
         with open(root / "console.log", "wb") as console:
             host.process = _netns_popen(host, command, stdout=console)
+
+    def _halt(self, host: LabHost) -> None:
+        """Kills every process of the host (its init first) and waits until none is left."""
+        if host.process and host.process.poll() is None:
+            host.process.kill()
+        if host.process:
+            host.process.wait()
+        assert host.netns
+        for _ in range(400):  # SIGKILLed processes are gone in milliseconds; 20 s at most
+            if not netns.kill([host.netns]):
+                return
+            time.sleep(0.05)
+
+    def _restart(self, host: LabHost) -> None:
+        """Boots a host that is not ready again, from a fresh upper layer (a new host key)."""
+        self._halt(host)
+        self._boot(host)
+        self._write_known_hosts()
+        self._save()
 
     def _write_known_hosts(self) -> None:
         lines = []
         for host in self.hosts.values():
+            if host.spec.name in self.stalled:
+                continue
             key = host.public_key
             if host.spec.host_key == "mismatch" or not key:
                 key = _keygen(self.workdir / "impostor" / host.spec.name, "impostor")
@@ -289,7 +441,7 @@ class Fleet:
                 {
                     "id": unit.id,
                     "name": unit.name,
-                    "hosts": [entry(h) for h in unit.hosts],
+                    "hosts": [entry(h) for h in unit.hosts if h.name not in self.stalled],
                 }
                 for unit in self.scenario.units
             ],
@@ -299,26 +451,59 @@ class Fleet:
         with open(self.inventory_path, "w", encoding="utf-8") as out:
             yaml.dump(document, out)
 
-    def _wait_ready(self, timeout: float) -> None:
-        """Until every booted host's sshd sends its banner; a host that never does is a lab bug."""
+    def _wait_ready(self, timeout: float, host_timeout: float, allow_stalled: bool) -> None:
+        """Until every booted host is ready; a host not ready `host_timeout` after its first
+        boot is booted again, once. A host whose init exits is a lab bug and fails at once."""
         waiting = {h.spec.name: h for h in self.hosts.values() if h.spec.kind == "debian"}
         deadline = time.monotonic() + timeout
         while waiting and time.monotonic() < deadline:
             for name, host in list(waiting.items()):
                 if host.process and host.process.poll() is not None:
-                    log = (self.workdir / "hosts" / name / "console.log").read_text(
-                        errors="replace"
-                    )
-                    raise RuntimeError(f"lab host {name} exited: {log[-2000:]}")
-                if _banner(host.address) and _connected(host):
+                    raise RuntimeError(f"lab host {name} exited: {self._console(host)}")
+                if self._ready(host):
                     del waiting[name]
+                elif host.boots == 1 and time.monotonic() - host.booted_at > host_timeout:
+                    self._restart(host)
             time.sleep(0.05)
         if waiting:
-            raise RuntimeError(f"lab hosts not ready after {timeout}s: {sorted(waiting)}")
+            self._stalled(waiting, timeout, allow_stalled)
+
+    def _ready(self, host: LabHost) -> bool:
+        """sshd answers with its banner (seen from where sweeps connect) and every scenario
+        connection of the host is up."""
+        where = self.jump_netns if self.isolated else None
+        return _banner(host.address, where) and _connected(host)
+
+    def _stalled(self, waiting: dict[str, LabHost], timeout: float, allow: bool) -> None:
+        """Fails the start naming each stalled host and what it was doing, or (`allow`) kills
+        them and leaves them out of the inventory, noted in `self.stalled`."""
+        doing = {name: self._doing(host) for name, host in waiting.items()}
+        if not allow:
+            report = "\n\n".join(f"{name}: {text}" for name, text in sorted(doing.items()))
+            raise RuntimeError(f"lab hosts not ready after {timeout}s:\n\n{report}")
+        for name, host in waiting.items():
+            self._halt(host)
+            self.stalled[name] = doing[name]
+        self._write_known_hosts()
+        self._write_inventory()
+
+    def _doing(self, host: LabHost) -> str:
+        """A stalled host's boots, processes (in its namespace) and console."""
+        assert host.netns
+        members = netns.pids([host.netns]).get(host.netns, [])
+        return (
+            f"booted {host.boots} times, not ready; its processes:\n"
+            f"{netns.processes(members)}\nits console: {self._console(host) or '(empty)'}"
+        )
+
+    def _console(self, host: LabHost) -> str:
+        log = self.workdir / "hosts" / host.spec.name / "console.log"
+        return log.read_text(errors="replace")[-2000:] if log.exists() else ""
 
 
-def _populate(upper: Path, spec: HostScenario, client_key: Path) -> str:
-    """Writes the scenario's state into a host's upper layer; returns its public host key."""
+def _populate(upper: Path, spec: HostScenario, client_key: Path, stall: bool = False) -> str:
+    """Writes the scenario's state into a host's upper layer; returns its public host key.
+    `stall`: this boot's init hangs before sshd (see `HostScenario.stall_boot`)."""
     now = datetime.now(UTC)
     (upper / "etc/ssh").mkdir(parents=True)
     public = _keygen(upper / "etc/ssh/ssh_host_ed25519_key", spec.name)
@@ -371,7 +556,7 @@ def _populate(upper: Path, spec: HostScenario, client_key: Path) -> str:
         target.write_bytes(EICAR)
     if spec.detections:
         _detection_logs(upper / "var/log/clamav", spec, now)
-    _script(upper / "etc/raquet-lab/init.sh", _init(spec))
+    _script(upper / "etc/raquet-lab/init.sh", _init(spec, stall))
     return public
 
 
@@ -436,8 +621,10 @@ def _detection_logs(logdir: Path, spec: HostScenario, now: datetime) -> None:
         (logdir / "clamscan.log").write_text("\n".join(clamscan) + "\n")
 
 
-def _init(spec: HostScenario) -> str:
-    """PID 1 of the host: start the scenario's daemons, then become sshd (which reaps orphans)."""
+def _init(spec: HostScenario, stall: bool = False) -> str:
+    """PID 1 of the host: start the scenario's daemons, then become sshd (which reaps orphans).
+    `stall`: init waits forever on a child before sshd, as it did when clamd's parent hung in
+    wait4 (the lab's own tests make a host stall so)."""
     lines = ["mkdir -p /run/sshd"]
     for name in spec.users:
         lines.append(f"useradd -m -s /bin/sh {shlex.quote(name)} 2>/dev/null")
@@ -475,6 +662,8 @@ def _init(spec: HostScenario) -> str:
             "while read -r -u 3 _; do :; done; sleep infinity"
         )
         lines += [f"cp /bin/bash {program}", f"{program} -c {shlex.quote(client)} &"]
+    if stall:
+        lines.append("sleep infinity")
     lines.append("exec /usr/sbin/sshd -D -e")
     return "#!/bin/sh\n" + "\n".join(lines) + "\n"
 
@@ -496,7 +685,7 @@ def _keygen(path: Path, comment: str) -> str:
 
 
 def _ip(*args: str, check: bool = True) -> None:
-    subprocess.run(["ip", *args], check=check, stderr=None if check else subprocess.DEVNULL)
+    netns.ip(*args, check=check)
 
 
 def _netns_popen(host: LabHost, command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
@@ -504,48 +693,14 @@ def _netns_popen(host: LabHost, command: list[str], **kwargs: object) -> subproc
     return _popen(host.netns, command, **kwargs)
 
 
-def _popen(netns: str, command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+def _popen(namespace: str, command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
     kwargs.setdefault("stdout", subprocess.DEVNULL)
     return subprocess.Popen(
-        ["ip", "netns", "exec", netns, *command],  # type: ignore[call-overload]
+        ["ip", "netns", "exec", namespace, *command],  # type: ignore[call-overload]
         stderr=subprocess.STDOUT,
         start_new_session=True,
         **kwargs,
     )
-
-
-def remove_all() -> None:
-    """Kills every process in a lab namespace and removes all lab namespaces and bridges."""
-    for line in subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True
-    ).stdout.splitlines():
-        name = line.split()[0]
-        if name.startswith("rql"):
-            pids = subprocess.run(
-                ["ip", "netns", "pids", name], capture_output=True, text=True
-            ).stdout
-            for pid in pids.split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-            _ip("netns", "del", name, check=False)
-    bridges = subprocess.run(
-        ["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True
-    )
-    for line in bridges.stdout.splitlines():
-        name = line.split(":")[1].strip()
-        if name.startswith("rqlab"):
-            _ip("link", "del", name, check=False)
-
-
-def _free_net() -> int:
-    """The first 198.18.N.0/24 no other fleet on this machine is using."""
-    used = subprocess.run(
-        ["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True, check=True
-    ).stdout
-    for net in range(256):
-        if f" rqlab{net}:" not in used:
-            return net
-    raise RuntimeError("no free lab network: remove stale rqlab* bridges")
 
 
 def _connected(host: LabHost) -> bool:
@@ -564,10 +719,14 @@ def _connected(host: LabHost) -> bool:
     return wanted <= peers
 
 
-def _banner(address: str) -> bool:
+def _banner(address: str, namespace: str | None = None) -> bool:
+    """sshd at `address` sends its banner, to a connection from `namespace` (the root's if None)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     try:
-        with socket.create_connection((address, 22), timeout=0.5) as conn:
+        conn = netns.socket_in(namespace, family) if namespace else socket.socket(family)
+        with conn:
             conn.settimeout(0.5)
+            conn.connect((address, 22))
             return conn.recv(8).startswith(b"SSH-")
     except OSError:
         return False

@@ -67,6 +67,8 @@ class HostScenario(BaseModel):
     users: list[str] = Field(
         default_factory=list
     )  # unprivileged local accounts (attackers in tests)
+    # for the lab's own tests: this host's init hangs before sshd on its first boot or on all
+    stall_boot: Literal["never", "once", "always"] = "never"
 
     @property
     def pending_security(self) -> list[str]:
