@@ -60,7 +60,10 @@ def dispatch(
     follow: Follow,
     on_result: Callable[[HostResult], None] = lambda r: None,
 ) -> list[HostResult]:
-    """Sweep `hosts` (the sweep's pending ones) through the workers; their results."""
+    """Sweep `hosts` (the sweep's pending ones) through the workers; their results.
+
+    Re-queued hosts may be delivered twice; the store keeps one result per (sweep, host)
+    and a worker skips a recorded host, so a duplicate costs a lookup, never a row."""
     by_name = {h.name: h for h in hosts}
     wanted = {h.segment for h in hosts}
     live = _wait_for_workers(app, wanted, follow.worker_wait)
@@ -69,8 +72,9 @@ def dispatch(
     def report(found: Iterable[HostResult]) -> None:
         for result in found:
             if result.name in by_name:
+                if result.name not in results:
+                    on_result(result)
                 results[result.name] = result  # a worker's late result replaces "no worker"
-                on_result(result)
 
     orphaned = [h for h in hosts if h.segment not in live]
     _not_swept(store, sweep_id, orphaned)
@@ -90,7 +94,18 @@ def dispatch(
             quiet_since = now
         if now - checked >= WORKERS_EVERY:
             checked = now
-            live = live_segments(app)
+            before, live = live, live_segments(app)
+            lost = {s for s, names in before.items() if set(names) - set(live.get(s, []))}
+            again = [h for h in pending if h.segment in lost and h.segment in live]
+            if again:
+                # A worker that died holds its tasks until the broker's visibility timeout;
+                # its segment's other workers take them now (a recorded host is skipped).
+                log.warning(
+                    "a worker of %s stopped: %d hosts queued again",
+                    ", ".join(sorted(lost)),
+                    len(again),
+                )
+                _enqueue(app, sweep_id, again)
             for segment in {h.segment for h in pending}:
                 if segment in live:
                     lost_since.pop(segment, None)

@@ -13,8 +13,11 @@ revision this raquet does not know was written by a newer raquet and is refused.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,30 +84,34 @@ def read_revision(connection: Connection) -> Revision:
         # Version-1 stores created the remediation log's table only once it was used.
         return Revision("0002" if "remediations" in tables else "0001", legacy=True)
     if tables & set(Base.metadata.tables):
-        raise StoreError("the database holds some of raquet's tables but no schema version")
+        raise StoreError(
+            "the database holds some of raquet's tables but no schema version "
+            "(an interrupted creation? a new store that never held a sweep can be deleted)"
+        )
     return Revision(None)
 
 
 def prepare(engine: Engine, url: str) -> None:
     """Make the store usable by this raquet, or say why it is not (StoreError)."""
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-        found = read_revision(connection)
-        if found.current is None:
-            _create(connection)
-            return
-        if found.at_head:
-            return
-    _refuse_unknown(found, url)
     path = sqlite_file(engine.url)
-    if path is None:
-        raise StoreError(
-            f"{url} is at schema revision {found.current}, this raquet needs {HEAD_REVISION}: "
-            "run `raquet db upgrade` once every jump host has this raquet"
-        )
-    backup = backup_sqlite(path, found.current or "new")
-    upgrade(engine, found)
+    with _creation_lock(path):
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+            found = read_revision(connection)
+            if found.current is None:
+                _create(connection)
+                return
+            if found.at_head:
+                return
+        _refuse_unknown(found, url)
+        if path is None:
+            raise StoreError(
+                f"{url} is at schema revision {found.current}, this raquet needs "
+                f"{HEAD_REVISION}: run `raquet db upgrade` once every jump host has this raquet"
+            )
+        backup = backup_sqlite(path, found.current or "new")
+        upgrade(engine, found)
     log.warning(
         "store %s upgraded from revision %s to %s; the old one is kept at %s",
         url,
@@ -112,6 +119,23 @@ def prepare(engine: Engine, url: str) -> None:
         HEAD_REVISION,
         backup,
     )
+
+
+@contextmanager
+def _creation_lock(path: Path | None) -> Iterator[None]:
+    """Several processes opening one new or old SQLite file at once (workers starting
+    together) create or upgrade it one at a time: SQLite runs DDL outside transactions,
+    so two creators would collide. An flock on the file itself, which SQLite's own
+    (fcntl) locks ignore."""
+    if path is None:
+        yield
+        return
+    with open(path, "ab") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _create(connection: Connection) -> None:
