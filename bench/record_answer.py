@@ -78,7 +78,7 @@ def negotiated(transport: object, kex: str) -> dict[str, str]:
 
 
 def probe(
-    address: str, key: Path, known_hosts: Path, checks: list[str]
+    address: str, key: Path, known_hosts: Path, checks: list[str], port: int | None = None
 ) -> tuple[dict, bytes, dict]:
     """Connect as the sweep does, run the gather script; (algorithms, stdout, other facts)."""
     host = Host(
@@ -88,6 +88,7 @@ def probe(
         ssh_user="root",
         ssh_key=str(key),
         known_hosts=str(known_hosts),
+        ssh_port=port,
     )
     handler = _KexName()
     paramiko_log = logging.getLogger("paramiko.transport")
@@ -132,7 +133,7 @@ def probe_main(args: argparse.Namespace) -> None:
     from raquet import cli
 
     checks = [c.name for c in select(args.check)]
-    algorithms, _, facts = probe(args.probe, args.key, args.known_hosts, checks)
+    algorithms, _, facts = probe(args.probe, args.key, args.known_hosts, checks, args.port)
     args.script.write_text(facts.pop("script"))
     parallel = inspect.signature(cli.sweep).parameters["parallel"].default
     print(
@@ -152,6 +153,7 @@ def main() -> None:
     parser.add_argument("--probe", metavar="ADDRESS", help="only probe this live host")
     parser.add_argument("--key", type=Path)
     parser.add_argument("--known-hosts", type=Path)
+    parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--script", type=Path, help="--probe: write the gather script here")
     parser.add_argument("--check", action="append", default=None)
     args = parser.parse_args()
