@@ -133,6 +133,21 @@ class VulnIndex:
                     continue
                 postings.exact.setdefault(key, []).append(ref)
 
+    def vulnerabilities(self) -> Iterator[Vulnerability]:
+        """Every indexed record once (in no particular order)."""
+        seen: set[int] = set()
+        for postings in self._keys.values():
+            refs = [
+                *postings.always,
+                *(entry[-1] for entry in postings.below),
+                *(entry[-1] for entry in postings.general),
+                *(ref for refs in postings.exact.values() for ref in refs),
+            ]
+            for vulnerability, _ in refs:
+                if id(vulnerability) not in seen:
+                    seen.add(id(vulnerability))
+                    yield vulnerability
+
     def extend(self, items: Iterable[Vulnerability | Problem]) -> list[Problem]:
         """Index every record of a parser's output; the problems it reported, in order."""
         problems: list[Problem] = []
@@ -164,28 +179,30 @@ class VulnIndex:
         seen: set[tuple[str, str, str, str]] = set()
 
         def answer(component: str, version: str, space: str, names: Iterable[str]) -> None:
+            platform = installed.platform if space == "cpe" else None
             for name in names:
                 for vulnerability, affected in self.lookup(space, name, version):
-                    if _elsewhere(affected.platform, installed.platform):
+                    if platform and _elsewhere(affected.platform, platform):
                         continue
+                    dataset, package = vulnerability.dataset, affected.package
                     for cve in vulnerability.cves or (vulnerability.id,):
-                        mark = (component, cve, vulnerability.dataset, affected.package)
+                        mark = (component, cve, dataset, package)
                         if mark in seen:
                             continue
                         seen.add(mark)
                         out.append(
                             Match(
-                                component=component,
-                                version=version,
-                                cve=cve,
-                                severity=vulnerability.severity,
-                                cvss=vulnerability.cvss,
-                                fixed=affected.fixed,
-                                dataset=vulnerability.dataset,
-                                package=affected.package,
-                                advisory=vulnerability.id,
-                                kb=affected.kb,
-                                space=space,
+                                component,
+                                version,
+                                cve,
+                                vulnerability.severity,
+                                vulnerability.cvss,
+                                affected.fixed,
+                                dataset,
+                                package,
+                                vulnerability.id,
+                                affected.kb,
+                                space,
                             )
                         )
 

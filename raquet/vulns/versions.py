@@ -73,7 +73,7 @@ def _dpkg_part(text: str) -> Key:
     return tuple(out)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 18)
 def dpkg_key(version: str) -> Key:
     """The sort key of a Debian version; ValueError for text that is not one."""
     text = _checked(version, _DPKG_ALLOWED)
@@ -102,7 +102,7 @@ def _rpm_part(text: str) -> Key:
     return tuple(out)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 18)
 def rpm_key(version: str) -> Key:
     """The sort key of an RPM `[epoch:]version[-release]`; ValueError for text that is not one.
     A missing epoch is 0 (`0:1.2-3` = `1.2-3`)."""
@@ -119,7 +119,7 @@ def rpm_key(version: str) -> Key:
     return (epoch, _rpm_part(ver), _rpm_part(release))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 18)
 def dotted_key(version: str) -> Key:
     """The sort key of an application's version (see the module's `dotted`)."""
     text = _checked(version.strip(), _DOTTED_ALLOWED).lower()
@@ -144,7 +144,7 @@ def dotted_key(version: str) -> Key:
     return tuple(out)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 18)
 def windows_key(version: str) -> Key:
     """`10.0.22631.3447` as four numbers (missing ones are 0)."""
     text = _checked(version.strip(), _WINDOWS)
