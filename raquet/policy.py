@@ -11,22 +11,21 @@ import re
 from fnmatch import fnmatchcase, translate
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from univers.version_range import (
-    DebianVersionRange,
-    GenericVersionRange,
-    RpmVersionRange,
-    VersionRange,
-)
-from univers.versions import DebianVersion, RpmVersion, SemverVersion, Version
 
 from raquet.models import OsName, Severity
 
+if TYPE_CHECKING:  # univers is imported by the first rule that names versions
+    from univers.version_range import VersionRange
+    from univers.versions import Version
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Defaults validated too, so `lookback_days = 7` is 7.0 like a value read back from a
+    # stored policy: a sweep judged by workers or resumed says exactly what a local one does.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 MAX_DAYS = 3650
@@ -128,27 +127,29 @@ class SoftwareRule(_Section):
             return False
 
 
-_RANGES: dict[str, type[VersionRange]] = {
-    "deb": DebianVersionRange,
-    "rpm": RpmVersionRange,
-    "windows": GenericVersionRange,
-}
-_VERSIONS: dict[str, type[Version]] = {
-    "deb": DebianVersion,
-    "rpm": RpmVersion,
-    "windows": SemverVersion,
-}
-
-
 @lru_cache(maxsize=1024)
 def _range_for(spec: str, flavour: Flavour) -> VersionRange:
+    from univers.version_range import DebianVersionRange, GenericVersionRange, RpmVersionRange
+
+    ranges: dict[str, type[VersionRange]] = {
+        "deb": DebianVersionRange,
+        "rpm": RpmVersionRange,
+        "windows": GenericVersionRange,
+    }
     constraints = "|".join(part.strip() for part in spec.split(",") if part.strip())
-    cls = _RANGES[flavour]
+    cls = ranges[flavour]
     return cls.from_string(f"vers:{cls.scheme}/{constraints}")
 
 
 def _version(text: str, flavour: Flavour) -> Version:
-    return _VERSIONS[flavour](text)
+    from univers.versions import DebianVersion, RpmVersion, SemverVersion
+
+    versions: dict[str, type[Version]] = {
+        "deb": DebianVersion,
+        "rpm": RpmVersion,
+        "windows": SemverVersion,
+    }
+    return versions[flavour](text)
 
 
 class GlobSet:

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from uuid import uuid4
 
@@ -74,13 +75,11 @@ def _run(command: list[str], what: str, log: Path | None = None) -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """A URL of a PostgreSQL server the tests may create schemas on."""
-    given = os.environ.get("RAQUET_TEST_PG")
-    if given:
-        yield given
-        return
+@contextmanager
+def throwaway_server(listen: list[str] | None = None, password: str | None = None) -> Iterator[URL]:
+    """A PostgreSQL server in a temp dir, on its unix socket only, or also on TCP at
+    `listen` (port 5432 of each address) with a scram password for user `raquet`: what
+    workers in other network namespaces reach."""
     bindir = _server_bindir()
     root = Path(tempfile.mkdtemp(prefix="raquet-pg-"))
     data, log = root / "data", root / "server.log"
@@ -88,21 +87,45 @@ def pg_server() -> Iterator[str]:
     try:
         initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
         _run([*owner, *initdb, "-E", "UTF8", "--locale=C", "--no-sync"], "initdb")
-        settings = f"-k {root} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
+        addresses = ",".join(listen or [])
+        if listen:
+            with (data / "pg_hba.conf").open("a") as hba:
+                hba.write("host all raquet 0.0.0.0/0 scram-sha-256\n")
+        settings = (
+            f"-k {root} -c listen_addresses='{addresses}' -c fsync=off -c full_page_writes=off"
+        )
         pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w"]
         _run([*owner, *pg_ctl, "-o", settings, "start"], "pg_ctl start", log)
-        url = URL.create(
+        local = URL.create(
             "postgresql+psycopg",
             username="postgres",
             database="postgres",
             query={"host": str(root)},
         )
-        yield url.render_as_string(hide_password=False)
+        if password is not None:
+            admin = create_engine(local)
+            with admin.begin() as connection:
+                connection.execute(
+                    text(f"CREATE ROLE raquet LOGIN SUPERUSER PASSWORD '{password}'")
+                )
+            admin.dispose()
+        yield local
     finally:
         if (data / "postmaster.pid").exists():
             stop = [*owner, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
             subprocess.run(stop, capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A URL of a PostgreSQL server the tests may create schemas on."""
+    given = os.environ.get("RAQUET_TEST_PG")
+    if given:
+        yield given
+        return
+    with throwaway_server() as url:
+        yield url.render_as_string(hide_password=False)
 
 
 @pytest.fixture

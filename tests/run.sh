@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then exec sudo -E bash "$0" "$@"; fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  debootstrap openssh-client iproute2 util-linux postgresql ca-certificates \
+  debootstrap openssh-client iproute2 util-linux postgresql redis-server ca-certificates \
   chromium chromium-driver poppler-utils fonts-liberation2 fonts-wqy-microhei \
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libcairo2 libreoffice-writer-nogui >/dev/null
 [ -x .venv/bin/python ] || python3 -m venv .venv

@@ -101,3 +101,13 @@ def test_the_bounds_themselves_are_accepted(tmp_path: Path) -> None:
     )
     policy = load_policy(path)
     assert (policy.av.max_signature_age_days, policy.infections.scan_timeout) == (3650, 86400)
+
+
+def test_a_policy_read_back_from_the_store_says_what_it_said() -> None:
+    """Workers and --resume judge by the stored policy document: read back, it must dump
+    to the very same JSON (an int default beside a float read back once differed)."""
+    from raquet.policy import Policy
+
+    shipped = Policy()
+    stored = shipped.model_dump(mode="json")
+    assert Policy.model_validate(stored).model_dump(mode="json") == stored

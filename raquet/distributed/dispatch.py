@@ -79,8 +79,8 @@ def dispatch(
     orphaned = [h for h in hosts if h.segment not in live]
     _not_swept(store, sweep_id, orphaned)
     _enqueue(app, sweep_id, [h for h in hosts if h.segment in live])
-    last, quiet_since, lost_since = 0, time.monotonic(), dict[str, float]()
-    checked = time.monotonic()
+    watch = _Watch(live, follow.worker_wait)
+    last, quiet_since, checked = 0, time.monotonic(), time.monotonic()
     while True:
         last, found = store.results_after(sweep_id, last)
         report(found)
@@ -94,38 +94,70 @@ def dispatch(
             quiet_since = now
         if now - checked >= WORKERS_EVERY:
             checked = now
-            before, live = live, live_segments(app)
-            lost = {s for s, names in before.items() if set(names) - set(live.get(s, []))}
-            again = [h for h in pending if h.segment in lost and h.segment in live]
+            again, abandoned = watch.update(_answer(app), {h.segment for h in pending}, now)
             if again:
-                # A worker that died holds its tasks until the broker's visibility timeout;
-                # its segment's other workers take them now (a recorded host is skipped).
-                log.warning(
-                    "a worker of %s stopped: %d hosts queued again",
-                    ", ".join(sorted(lost)),
-                    len(again),
-                )
-                _enqueue(app, sweep_id, again)
-            for segment in {h.segment for h in pending}:
-                if segment in live:
-                    lost_since.pop(segment, None)
-                elif now - lost_since.setdefault(segment, now) >= follow.worker_wait:
-                    _not_swept(store, sweep_id, [h for h in pending if h.segment == segment])
+                log.warning("queued again for segment(s) %s", ", ".join(sorted(again)))
+                _enqueue(app, sweep_id, [h for h in pending if h.segment in again])
+            _not_swept(store, sweep_id, [h for h in pending if h.segment in abandoned])
         if now - quiet_since >= follow.host_deadline:
             log.warning(
                 "no result for %.0fs: %d pending hosts queued again",
                 now - quiet_since,
                 len(pending),
             )
-            _enqueue(app, sweep_id, [h for h in pending if h.segment in live])
+            _enqueue(app, sweep_id, [h for h in pending if h.segment in watch.live])
             quiet_since = now
         gevent.sleep(POLL)
+
+
+class _Watch:
+    """The workers seen per segment between two looks, and what that says to do.
+
+    A worker that disappears holds its tasks until the broker's visibility timeout, and
+    a broker that stopped answering may have lost its queues: either way the segment is
+    owed its pending hosts again, queued as soon as it has a live worker (another one,
+    or the same restarted). A segment without any worker for `wait` seconds (while the
+    broker answers) has its pending hosts recorded as not swept."""
+
+    def __init__(self, live: dict[str, list[str]], wait: float) -> None:
+        self.live = live
+        self.wait = wait
+        self.owed: set[str] = set()
+        self.without: dict[str, float] = {}
+
+    def update(
+        self, answer: dict[str, list[str]] | None, pending: set[str], now: float
+    ) -> tuple[set[str], set[str]]:
+        """(segments to queue again, segments given up) after looking at the workers."""
+        if answer is None:
+            self.owed |= pending
+            return set(), set()
+        self.owed |= {s for s, names in self.live.items() if set(names) - set(answer.get(s, []))}
+        self.live = answer
+        again = {s for s in self.owed & pending if answer.get(s)}
+        self.owed -= again
+        abandoned = set()
+        for segment in pending:
+            if answer.get(segment):
+                self.without.pop(segment, None)
+            elif now - self.without.setdefault(segment, now) >= self.wait:
+                abandoned.add(segment)
+        return again, abandoned
+
+
+def _answer(app: Celery) -> dict[str, list[str]] | None:
+    """The live workers per segment, or None when the broker does not answer."""
+    try:
+        return live_segments(app)
+    except Exception as exc:  # kombu/redis/amqp errors differ by transport
+        log.warning("the broker did not answer: %s", exc)
+        return None
 
 
 def _wait_for_workers(app: Celery, wanted: set[str], wait: float) -> dict[str, list[str]]:
     deadline = time.monotonic() + wait
     while True:
-        live = live_segments(app)
+        live = _answer(app) or {}
         missing = wanted - live.keys()
         if not missing or time.monotonic() >= deadline:
             for segment in sorted(missing):
