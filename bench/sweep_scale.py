@@ -150,7 +150,10 @@ def sweep(
             f"raquet swept {len(hosts) - len(bad)} of {count} hosts cleanly (exit {code}); "
             f"first problem: {first.get('name')}: {first.get('status')} {first.get('error')}"
         )
-    return {"hosts": count, "load_average_before": load, **asdict(usage)}
+    result = {"hosts": count, "load_average_before": load, **asdict(usage)}
+    result["exit_code"] = code  # 1: some host is not compliant (the recorded one is not)
+    del result["failed"]
+    return result
 
 
 def main() -> None:
