@@ -106,3 +106,49 @@ def test_sweep_into_postgresql(spine_fleet: Fleet, pg_url: str, tmp_path: Path) 
         "tt-ws-05",
     }
     assert all(h.status == "swept" and len(h.findings) == 5 for h in result.hosts)
+
+
+def test_every_host_the_progress_showed_is_in_the_store_when_the_sweep_is_killed(
+    spine_fleet: Fleet, tmp_path: Path
+) -> None:
+    """Results are committed in batches (within 0.2 s); progress shows a host only once its
+    batch is in, so a SIGKILL right after a progress line loses none of the hosts shown."""
+    db = f"sqlite:///{tmp_path}/k.db"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "raquet",
+            "sweep",
+            "-i",
+            str(spine_fleet.inventory_path),
+            "--db",
+            db,
+            "--parallel",
+            "4",
+            "--connect-timeout",
+            "2",
+            "--timeout",
+            "4",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stderr is not None
+    shown: list[str] = []
+    for line in child.stderr:
+        if line.startswith("["):
+            shown.append(line.split("] ", 1)[1].split(":", 1)[0].split("/", 1)[1])
+            if len(shown) == 5:
+                break
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert len(shown) == 5, "the sweep ended before showing five hosts"
+    with Store(db) as store:
+        [info] = store.history()
+        stored = {h.name for h in store.sweep_result(info.id).hosts}
+        left = {name for name, _ in store.pending_hosts(info.id)}
+    assert set(shown) <= stored
+    assert stored | left == set(spine_fleet.hosts) and not stored & left
