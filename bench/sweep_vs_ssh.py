@@ -290,7 +290,8 @@ def measure_size(
         runs.append((ssh_usage, raquet_usage))
         print(
             f"  {count} hosts, run {run}: ssh {ssh_usage.wall:.2f} s, raquet "
-            f"{raquet_usage.wall:.2f} s ({raquet_usage.wall / ssh_usage.wall:.2f})",
+            f"{raquet_usage.wall:.2f} s ({raquet_usage.wall / ssh_usage.wall:.2f}); CPU ms/host "
+            f"ssh {ssh_usage.cpu / count * 1000:.1f}, raquet {raquet_usage.cpu / count * 1000:.1f}",
             flush=True,
         )
     ssh_wall = statistics.median(s.wall for s, _ in runs)
