@@ -9,11 +9,14 @@ Exit codes, the same for every command:
 Data goes to stdout (`--json -`) and nothing else does then: tables, progress and notes
 for people go to stderr whenever stdout carries data. The store, the sweep engine and
 the inventory parsers are imported by the commands that use them, so that `--help`,
-`checks` or `config` do not pay for SQLAlchemy or pyinfra.
+`checks` or `config` do not pay for SQLAlchemy or pyinfra (tests/test_startup.py holds
+this): a command module imported here imports its heavy parts inside its commands, and
+one that does not (`report`) is `deferred`, imported only when its command runs.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-import raquet  # (gevent patching before pyinfra, paramiko and sockets load)
+import raquet
 from checks import registry
 from raquet import history_cli, workers_cli
 from raquet.console import (
@@ -46,9 +49,10 @@ from raquet.feeds_cli import feeds_app
 from raquet.selection import HostOpt, LimitOpt, Selection, SelectionError, TagOpt, UnitOpt
 from raquet.selection import selection as selected
 from remediations.command import remediate
-from reports.command import report
 
 if TYPE_CHECKING:
+    from celery import Celery
+
     from raquet.models import Host, HostResult, Inventory, SweepResult
     from raquet.policy import Policy
     from raquet.store import Store
@@ -56,8 +60,31 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_NONCOMPLIANT, EXIT_USAGE, EXIT_NOT_SWEPT = 0, 1, 2, 3
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+_DEFERRED = "_raquet_deferred"  # the attribute naming a deferred command's `module:function`
+
+
+class Commands(typer.core.TyperGroup):
+    """raquet's command group: a `deferred` command stands in its place until it is invoked
+    (or asked for its own help), then the real one is imported and built."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        found = super().get_command(ctx, cmd_name)
+        target = getattr(getattr(found, "callback", None), _DEFERRED, None)
+        if target is not None:
+            found = self.commands[cmd_name] = _built(cmd_name, target)
+        return found
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """As click lists commands, from their short help, without importing any deferred one."""
+        shown = [(name, cmd) for name, cmd in self.commands.items() if not cmd.hidden]
+        if shown:
+            limit = formatter.width - 6 - max(len(name) for name, _ in shown)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in shown])
+
 
 app = typer.Typer(
+    cls=Commands,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # click's plain help: wraps at any width, never cuts an option name
@@ -329,6 +356,7 @@ def sweep(
     ] = 30,
 ) -> None:
     """Sweep the inventory's hosts and store every result as it arrives."""
+    raquet.patch()  # gevent's, before the store, pyinfra and paramiko are imported
     from checks import select as select_checks
     from raquet.console import Redact, summary
     from raquet.gather import sweep_context
@@ -366,7 +394,13 @@ def sweep(
         verify_host_keys=not insecure_no_host_key_check,
         waivers=waived,
     )
+    app = _broker(broker) if distributed else None
     with Store(db) as store:
+        if app is not None and store.engine.dialect.name == "sqlite":
+            err.print(
+                "[yellow]a distributed sweep with an SQLite store works only when every "
+                "worker runs on this machine: give the workers' PostgreSQL store (--db)[/yellow]"
+            )
         sweep_id, hosts, pol = _begin_or_resume(store, inv, hosts, options, pol, policy, resume)
         if Verbosity.level:
             err.print(
@@ -383,10 +417,8 @@ def sweep(
                     "[yellow]no indicator feeds imported: `connections` will report an error "
                     "(raquet feeds import FILE)[/yellow]"
                 )
-            if distributed:
-                results = _dispatched(
-                    store, sweep_id, hosts, options, broker, worker_wait, progress
-                )
+            if app is not None:
+                results = _dispatched(app, store, sweep_id, hosts, options, worker_wait, progress)
             else:
                 results = run(hosts, ctx, store, sweep_id, options, on_result=progress)
         document = _conclude(store, sweep_id, results).localized(inv.timezone)
@@ -398,24 +430,34 @@ def sweep(
     raise typer.Exit(_exit_code(document.hosts))
 
 
+def _broker(broker: str | None) -> Celery:
+    """The workers' Celery app, checked to answer before any sweep is begun."""
+    from raquet.distributed.app import BrokerUnreachable, make_app, reach
+
+    try:
+        app = make_app(broker)
+        reach(app)
+    except InputError as exc:
+        raise _problems(exc) from None
+    except BrokerUnreachable as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    return app
+
+
 def _dispatched(
+    app: Celery,
     store: Store,
     sweep_id: str,
     hosts: list[Host],
     options: SweepOptions,
-    broker: str | None,
     worker_wait: float,
     progress: Callable[[HostResult], None],
 ) -> list[HostResult]:
     """The sweep's hosts through the workers of their segments (raquet/distributed)."""
-    from raquet.distributed.app import make_app
     from raquet.distributed.dispatch import Follow, dispatch
     from raquet.sweep import host_budget
 
-    try:
-        app = make_app(broker)
-    except InputError as exc:
-        raise _problems(exc) from None
     deadline = host_budget(options, len(options.checks))
     try:
         return dispatch(app, store, sweep_id, hosts, Follow(worker_wait, deadline), progress)
@@ -652,7 +694,34 @@ def _merged(parts: list[list[Any]], last: int) -> list[Any]:
     return ordered[:last]
 
 
-app.command("report")(report)
+def deferred(name: str, target: str, summary: str) -> None:
+    """Registers command `name` here (its place in `raquet --help`, which shows `summary`,
+    the first paragraph of its docstring), while `target` (`module:function`) is imported
+    only when the command runs: a module whose imports `raquet --help` should not pay."""
+
+    def stand_in() -> None:  # never runs: Commands.get_command puts the real one first
+        raise AssertionError(f"deferred command {name} was not loaded")
+
+    stand_in.__doc__ = summary
+    setattr(stand_in, _DEFERRED, target)
+    app.command(name)(stand_in)
+
+
+def _built(name: str, target: str) -> Any:
+    """The click command of a deferred command, built as `app.command(name)(function)` would."""
+    module, _, function = target.partition(":")
+    alone = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
+    alone.command(name)(getattr(importlib.import_module(module), function))
+    command = typer.main.get_command(alone)
+    _name_values(command)
+    return command
+
+
+deferred(
+    "report",
+    "reports.command:report",
+    "Write the weekly provincial letter, or one unit's report with --unit.",
+)
 app.command("show")(history_cli.show)
 app.command("diff")(history_cli.diff)
 app.command("prune")(history_cli.prune)

@@ -58,7 +58,7 @@ def worker(
     if not monkey.is_module_patched("socket"):
         monkey.patch_all()
     from raquet.cli import _load
-    from raquet.distributed.app import make_app
+    from raquet.distributed.app import BrokerUnreachable, make_app, reach
     from raquet.distributed.worker import SegmentWorker, default_name, run
     from raquet.errors import InputError
     from raquet.models import check_segment
@@ -81,6 +81,10 @@ def worker(
     try:
         require_secrets(served)
         app = make_app(broker)
+        reach(app)
+    except BrokerUnreachable as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
     except InputError as exc:
         for problem in exc.problems:
             console.print(str(problem), markup=False)
@@ -102,9 +106,14 @@ def worker(
 
 def workers(broker: BrokerOpt = None, json_file: JsonOpt = None) -> None:
     """List the live sweep workers and the segments they consume (Celery's inspect)."""
-    from raquet.distributed.app import make_app, segment_of
+    from raquet.distributed.app import BrokerUnreachable, make_app, reach, segment_of
 
     app = make_app(broker)
+    try:
+        reach(app)
+    except BrokerUnreachable as exc:
+        people(data_on_stdout(json_file)).print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
     inspect = app.control.inspect(timeout=1.0)
     queues = inspect.active_queues() or {}
     stats = inspect.stats() or {}

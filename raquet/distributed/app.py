@@ -82,3 +82,24 @@ def make_app(broker: str | None) -> Celery:
         worker_redirect_stdouts=False,
     )
     return app
+
+
+class BrokerUnreachable(Exception):
+    """The broker does not answer: nothing can be dispatched or listed."""
+
+
+def reach(app: Celery) -> None:
+    """Connect to the broker once (BrokerUnreachable, with its reason, when it does not
+    answer), before a sweep is begun that no worker could be given."""
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=5)
+    except Exception as exc:  # kombu wraps each transport's own errors differently
+        shown = app.conf.broker_url
+        raise BrokerUnreachable(f"cannot reach the broker {_hide_password(shown)}: {exc}") from exc
+
+
+def _hide_password(url: str) -> str:
+    from kombu.utils.url import maybe_sanitize_url
+
+    return str(maybe_sanitize_url(url))
