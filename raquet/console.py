@@ -21,25 +21,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from raquet.errors import printable
-from raquet.models import HostResult, Inventory
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from raquet.models import HostResult, Inventory
 
 LOG_WIDTH = 200
 """Width of tables written without a terminal (a timer's journal, a pipe): wide enough to
@@ -162,6 +158,14 @@ class SweepProgress:
 
     def __enter__(self) -> SweepProgress:
         if self.interactive and Verbosity.level:
+            from rich.progress import (  # a terminal's bar only: not for a timer's sweep
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             self._bar = Progress(
                 TextColumn("[bold]sweeping"),
                 BarColumn(),

@@ -4,6 +4,9 @@ A province receives the same national list more than once (by e-mail, then in th
 letter's annex); importing it again under another name would make every match list two
 feeds. The reports count each connection once whatever the number of feeds, but the
 import says so, since two names for one list is almost always a mistake.
+
+The store (SQLAlchemy), the feed parsers and tabulate are imported by the commands, not
+with this module, which `raquet.cli` imports for every command.
 """
 
 from __future__ import annotations
@@ -12,17 +15,17 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
-from tabulate import tabulate
 
 from raquet.console import Column, DbOpt, JsonOpt, data_on_stdout, fitted, people, write_json
 from raquet.errors import InputError
-from raquet.feeds import FormatChoice, parse_feed
-from raquet.store import FeedNotFound, Store
 
 EXIT_USAGE = 2
+FormatChoice = Literal["auto", "txt", "csv", "stix", "misp", "xlsx"]
+"""`raquet.feeds.FormatChoice`, named here so that building the command line does not import
+the feed parsers (tests/test_startup.py holds the two equal)."""
 
 feeds_app = typer.Typer(
     help="Indicator feeds: malicious IPs, CIDRs and domains.", no_args_is_help=True
@@ -79,6 +82,9 @@ def _feeds_dir_files() -> list[Path]:
 
 def _import_one(file: Path, feed_name: str, fmt: FormatChoice, db: str | None) -> bool:
     """One file as one feed; False (after saying why) when the file is refused whole."""
+    from raquet.feeds import parse_feed
+    from raquet.store import Store
+
     try:
         parsed = parse_feed(file, fmt)
     except InputError as exc:
@@ -113,6 +119,8 @@ def _import_one(file: Path, feed_name: str, fmt: FormatChoice, db: str | None) -
 @feeds_app.command("list")
 def feeds_list(db: DbOpt = None, json_file: JsonOpt = None) -> None:
     """List imported feeds, with a total; the source path goes first when the terminal is narrow."""
+    from raquet.store import Store
+
     with Store(db) as store:
         feeds = store.feeds()
     if json_file:
@@ -141,6 +149,10 @@ def feeds_show(
     db: DbOpt = None,
 ) -> None:
     """Show one feed: where it came from, its indicators by kind, the first of them."""
+    from tabulate import tabulate
+
+    from raquet.store import FeedNotFound, Store
+
     with Store(db) as store:
         try:
             info, kinds, shown = store.feed_detail(name, limit)
@@ -164,6 +176,8 @@ def feeds_show(
 @feeds_app.command("remove")
 def feeds_remove(name: NameArg, db: DbOpt = None) -> None:
     """Remove a feed and its indicators; later sweeps no longer match against it."""
+    from raquet.store import FeedNotFound, Store
+
     with Store(db) as store:
         try:
             info = store.remove_feed(name)

@@ -4,7 +4,9 @@ between Monday and Thursday, and make room without breaking the reports).
 
 Sweeps are named by their full id everywhere, and accept what `Store.resolve_sweep`
 accepts (a unique prefix of 4+ characters, or `latest`). `--json -` writes the same
-facts as a JSON document on stdout, for scripts.
+facts as a JSON document on stdout, for scripts. The store (SQLAlchemy) and tabulate are
+imported by the commands, not with this module, which `raquet.cli` imports for every
+command.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from pydantic import BaseModel
-from tabulate import tabulate
 
 from raquet.console import DbOpt, JsonOpt, write_json
 from raquet.models import Finding, HostResult
-from raquet.store import Store, SweepInfo, SweepNotFound
 from reports.weeks import IsoWeek
+
+if TYPE_CHECKING:
+    from raquet.store import Store, SweepInfo
 
 EXIT_USAGE = 2
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
@@ -52,6 +55,8 @@ def _usage(message: str) -> typer.Exit:
 
 
 def _resolve(store: Store, ref: str) -> str:
+    from raquet.store import SweepNotFound
+
     try:
         return store.resolve_sweep(ref)
     except SweepNotFound as exc:
@@ -92,6 +97,8 @@ def show(
     db: DbOpt = None,
 ) -> None:
     """Show one sweep (per unit and host, every finding) or one host over its last sweeps."""
+    from raquet.store import Store
+
     with Store(db) as store:
         exact_sweep = ref.lower() == "latest" or _is_sweep(store, ref)
         if not exact_sweep and store.known_host(ref):
@@ -101,6 +108,8 @@ def show(
 
 
 def _is_sweep(store: Store, ref: str) -> bool:
+    from raquet.store import SweepNotFound
+
     try:
         return store.resolve_sweep(ref) == ref
     except SweepNotFound:
@@ -149,6 +158,8 @@ def _show_sweep(store: Store, sweep_id: str, json_file: Path | None) -> None:
 
 
 def _show_host(store: Store, host: str, limit: int, json_file: Path | None) -> None:
+    from tabulate import tabulate
+
     history = store.host_history(host, limit)
     _emit_json(
         json_file,
@@ -259,6 +270,10 @@ def diff(
     db: DbOpt = None,
 ) -> None:
     """What changed per host and check between two sweeps: new, fixed, persisting, regressed."""
+    from tabulate import tabulate
+
+    from raquet.store import Store
+
     with Store(db) as store:
         id_a, id_b = _resolve(store, sweep_a), _resolve(store, sweep_b)
         before, after = store.sweep_result(id_a), store.sweep_result(id_b)
@@ -311,6 +326,8 @@ def prune(
     week is kept too; detections, their first-seen sweeps and pending-update first-seen
     dates are never deleted, so kept weeks report exactly as before.
     """
+    from raquet.store import Store
+
     with Store(db) as store:
         newest = store.history(limit=1)
         zone = _zone(newest[0]) if newest else ZoneInfo(DEFAULT_ZONE)

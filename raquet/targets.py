@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from pyinfra.api import Config, Inventory, State
-from pyinfra.api.connectors import get_execution_connectors
+from pyinfra.api.connectors import entry_points
+from pyinfra.api.host import Host as PyinfraHost
 
 from raquet.errors import InputError, Problem
 from raquet.models import Host
@@ -94,21 +95,56 @@ def missing_secrets(hosts: list[Host]) -> list[Problem]:
     return problems
 
 
+def execution_connectors(names: set[str]) -> dict[str, Any]:
+    """pyinfra's execution connectors among `names`, as `get_execution_connectors()` has them
+    (the entry point read last wins), loading only those: loading every connector imports
+    each one's client library (WinRM's requests, spnego, cryptography…) for a sweep that
+    may have no host to use it on."""
+    wanted = {ep.name: ep for ep in entry_points(group="pyinfra.connectors") if ep.name in names}
+    loaded = {name: ep.load() for name, ep in wanted.items()}
+    return {name: cls for name, cls in loaded.items() if cls.handles_execution}
+
+
+class _Inventory(Inventory):
+    """pyinfra's Inventory of hosts whose connector is known already. pyinfra's own builder
+    resolves `@connector/...` names and group data, loading every installed connector (and
+    its client library) to do so; raquet's host names are never such names and its hosts
+    belong to no pyinfra group, so each host is made directly, with the same data (a
+    name given twice has its data merged, the last host kept, as pyinfra does)."""
+
+    def __init__(self, hosts: list[tuple[str, dict[str, Any], Any]]) -> None:
+        self._connectors = {name: connector for name, _, connector in hosts}
+        super().__init__(([(name, data) for name, data, _ in hosts], {}))
+
+    def make_hosts_and_groups(self, names: list[tuple[str, dict[str, Any]]], groups: Any) -> None:
+        merged: dict[str, dict[str, Any]] = {}
+        for name, data in names:
+            merged.setdefault(name, {}).update(data)
+        self.hosts = {}
+        for name, _ in names:
+            self.host_data[name] = dict(merged[name])
+            self.hosts[name] = PyinfraHost(
+                name, inventory=self, groups=[], connector_cls=self._connectors[name]
+            )
+
+
 def make_state(
     hosts: list[Host], *, parallel: int, connect_timeout: float, verify_host_keys: bool
 ) -> State:
     """A pyinfra State over `hosts`, each with the connector its inventory entry names."""
-    connectors = get_execution_connectors()
+    connectors = execution_connectors({h.connector_name for h in hosts})
     unknown = sorted({h.connector_name for h in hosts} - set(connectors))
-    names = [
-        (h.name, host_data(h, connect_timeout=connect_timeout, verify_host_keys=verify_host_keys))
-        for h in hosts
-        if h.connector_name in connectors
-    ]
-    inventory = Inventory((names, {}))
-    for host in hosts:
-        if host.connector_name in connectors:
-            inventory.get_host(host.name).connector_cls = connectors[host.connector_name]
+    inventory = _Inventory(
+        [
+            (
+                h.name,
+                host_data(h, connect_timeout=connect_timeout, verify_host_keys=verify_host_keys),
+                connectors[h.connector_name],
+            )
+            for h in hosts
+            if h.connector_name in connectors
+        ]
+    )
     if unknown:
         log.warning("no pyinfra connector installed for: %s", ", ".join(unknown))
     config = Config(
