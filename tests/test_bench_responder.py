@@ -9,10 +9,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncssh  # noqa: F401  (a dev dependency: CI runs this test)
 import paramiko
 import pytest
-
-pytest.importorskip("asyncssh")
 
 from bench.record_answer import RECORDED, probe
 from bench.responder import address
