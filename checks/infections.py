@@ -233,6 +233,8 @@ _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
 def _unescape(text: str) -> tuple[str, bool]:
+    if "\\" not in text:
+        return text, False  # nothing escaped (most records)
     cut = False
 
     def one(match: re.Match[str]) -> str:

@@ -59,7 +59,9 @@ class SoftwareCheck(Check[SoftwareState | windows.WindowsSoftwareState]):
                 packages = []
                 for line in sections.lines(f"software.{manager}"):
                     name, _, version = line.partition("\t")
-                    packages.append(Package(clean(name, 128), clean(version, 128)))
+                    if not (len(name) <= 128 >= len(version) and (name + version).isprintable()):
+                        name, version = clean(name, 128), clean(version, 128)  # (else as is)
+                    packages.append(Package(name, version))
                 return SoftwareState(manager=manager, packages=packages)
         return SoftwareState()
 
@@ -78,20 +80,17 @@ class SoftwareCheck(Check[SoftwareState | windows.WindowsSoftwareState]):
         flavour: Literal["deb", "rpm"] = "deb" if state.manager == "dpkg" else "rpm"
         banned: list[dict[str, Any]] = []
         severity: Severity = "info"
-        denylist = policy.denylists["linux"]
-        for package in state.packages:
-            rule = denylist.first(package.name, package.version, flavour)
-            if rule is not None:
-                banned.append(
-                    {
-                        "name": package.name,
-                        "version": package.version,
-                        "rule": rule.name or rule.regex,
-                        "reason": rule.reason,
-                        "category": rule.category,
-                    }
-                )
-                severity = max(severity, rule.severity, key=SEVERITY_ORDER.index)
+        for (name, version), rule in policy.denylists["linux"].banned(state.packages, flavour):
+            banned.append(
+                {
+                    "name": name,
+                    "version": version,
+                    "rule": rule.name or rule.regex,
+                    "reason": rule.reason,
+                    "category": rule.category,
+                }
+            )
+            severity = max(severity, rule.severity, key=SEVERITY_ORDER.index)
         unlisted = []
         if policy.mode == "allowlist":
             unlisted = [p.name for p in state.packages if not policy.allowed(p.name)]

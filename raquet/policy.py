@@ -8,6 +8,7 @@ force unless a policy replaces `software.denylist`; `software.extra_denylist` ad
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase, translate
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -166,6 +167,19 @@ class GlobSet:
     def __call__(self, name: str) -> bool:
         return self._pattern is not None and self._pattern.match(name.lower()) is not None
 
+    @property
+    def match(self) -> Callable[[str], bool]:
+        """`self` itself, or a quicker function of the same verdicts."""
+        pattern = self._pattern
+        if pattern is None:
+            return _never
+        match = pattern.match
+        return lambda name: match(name.lower()) is not None
+
+
+def _never(name: str) -> bool:
+    return False
+
 
 class Denylist:
     """The rules that apply to one OS, compiled once per policy: every glob joined into one
@@ -190,6 +204,23 @@ class Denylist:
         """The first rule `package` at `version` breaks, or None."""
         if not self._globs(package) and not any(p.search(package) for p in self._regexes):
             return None
+        return self._weighed(package, version, flavour)
+
+    def banned(
+        self, packages: Iterable[tuple[str, str]], flavour: Flavour
+    ) -> list[tuple[tuple[str, str], SoftwareRule]]:
+        """Each (name, version) of `packages` that breaks a rule, with the first it breaks
+        (`first`'s verdicts, in one pass)."""
+        glob = self._globs.match
+        regexes = self._regexes
+        return [
+            (package, rule)
+            for package in packages
+            if glob(package[0]) or any(p.search(package[0]) for p in regexes)
+            if (rule := self._weighed(package[0], package[1], flavour)) is not None
+        ]
+
+    def _weighed(self, package: str, version: str, flavour: Flavour) -> SoftwareRule | None:
         return next((r for r in self._rules if r.matches(package, version, flavour)), None)
 
 

@@ -104,9 +104,10 @@ RQ_BUDGET=__BUDGET__; export RQD RQ_BUDGET
 _SECTION = re.compile(r"^\s*rq ([a-z][a-z0-9_]*\.[a-z0-9_.]+)\s*$", re.MULTILINE)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Script:
-    """The text sent to one host, and what its answer may contain."""
+    """The text sent to one host, and what its answer may contain. One Linux script serves
+    every host of a sweep (`build` makes it once), so it is never changed."""
 
     text: str
     os: OsName = "linux"
@@ -121,8 +122,17 @@ class Script:
         return (len(self.checks) * CHECK_BUDGET * 4) // 3 + 1024 * 1024
 
 
+_BUILT: dict[tuple[object, ...], tuple[Policy, Script]] = {}
+"""Linux scripts built, by checks, policy and time-out: the same for every host of a sweep.
+Each keeps its policy alive, so the policy's id names that policy as long as it is here."""
+
+
 def build(checks: Iterable[Check], os: OsName, policy: Policy, timeout: float) -> Script:
-    """The script that gathers every check's state in one go: POSIX sh, or PowerShell on Windows."""
+    """The script that gathers every check's state in one go: POSIX sh, or PowerShell on Windows.
+
+    A Linux script is a function of the checks, the policy and the time-out alone, so it is
+    built once per sweep and then handed to every host; a Windows script carries a nonce of
+    its own, so each host gets its own."""
     checks = list(checks)
     if os == "windows":
         nonce = secrets.token_hex(16)
@@ -130,6 +140,19 @@ def build(checks: Iterable[Check], os: OsName, policy: Policy, timeout: float) -
         names = ["host", *(c.name for c in checks)]
         return Script(text, os, nonce, names)
     limit = max(1, int(timeout))
+    key = (tuple(checks), id(policy), limit)
+    built = _BUILT.get(key)
+    if built is not None and built[0] is policy:
+        return built[1]
+    if len(_BUILT) >= 16:
+        _BUILT.clear()
+    script = _linux(checks, policy, limit)
+    _BUILT[key] = (policy, script)
+    return script
+
+
+def _linux(checks: list[Check], policy: Policy, limit: int) -> Script:
+    os: OsName = "linux"
     snippets = [("host", HOST_FACTS)]
     snippets += [(c.name, s) for c in checks if (s := c.snippet(os, policy)) is not None]
     parts = [

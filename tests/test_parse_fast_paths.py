@@ -110,3 +110,22 @@ def test_states_hold_no_model_per_item(path: Path) -> None:
     sections = Sections({k: str(v).rstrip("\n") for k, v in case["sections"].items()})
     state = registry()[path.parent.name].parse(sections, HostFacts.parse(sections))
     assert _models(state) == []
+
+
+def test_linux_script_built_once_per_sweep() -> None:
+    """Every Linux host of a sweep is sent the same script (built once); another policy or
+    time-out is another script, and each Windows host gets its own nonce."""
+    from checks import select
+    from raquet.policy import Policy
+    from raquet.script import build
+
+    checks, policy = select(None), Policy()
+    first = build(checks, "linux", policy, 120)
+    assert build(checks, "linux", policy, 120) is first
+    assert build(list(checks), "linux", policy, 120.5) is first  # whole seconds reach the host
+    other = Policy.model_validate({"infections": {"log_paths": ["/var/log/elsewhere.log"]}})
+    assert build(checks, "linux", other, 120).text != first.text
+    assert build(checks, "linux", policy, 60).text != first.text
+    assert build(checks[:1], "linux", policy, 120).checks == ["host", checks[0].name]
+    windows = [build(checks, "windows", policy, 120) for _ in range(2)]
+    assert windows[0].nonce != windows[1].nonce

@@ -95,13 +95,16 @@ def test_compiled_denylist_is_the_rules_one_by_one(
     ]
     for os in ALL_OS:
         compiled = Denylist(listed, os)
-        for _ in range(10):
-            package = data.draw(names_for(globs))
-            version = data.draw(st.sampled_from(VERSIONS))
-            flavour = data.draw(st.sampled_from(FLAVOURS[os]))
+        flavour = data.draw(st.sampled_from(FLAVOURS[os]))
+        packages = [
+            (data.draw(names_for(globs)), data.draw(st.sampled_from(VERSIONS))) for _ in range(10)
+        ]
+        for package, version in packages:
             assert compiled.first(package, version, flavour) is naive(
                 listed, os, package, version, flavour
             ), (package, version, flavour)
+        expected = [(p, naive(listed, os, *p, flavour)) for p in packages]
+        assert compiled.banned(packages, flavour) == [(p, r) for p, r in expected if r is not None]
 
 
 @MANY

@@ -149,7 +149,7 @@ def test_feed_formats_named_alike() -> None:
 
 def test_inventory_as_pyinfra_builds_it() -> None:
     """raquet's pyinfra Inventory holds what pyinfra's own builder makes of the same hosts."""
-    from pyinfra.api import Inventory
+    from pyinfra.api import Inventory, State
     from pyinfra.api.connectors import get_execution_connectors
 
     from raquet.models import Host
@@ -157,7 +157,7 @@ def test_inventory_as_pyinfra_builds_it() -> None:
 
     hosts = [
         Host(name="a", address="192.0.2.1", ssh_user="root", ssh_port=2222),
-        Host(name="b", address="192.0.2.2", connector="local"),
+        Host(name="bb-longest-name", address="192.0.2.2", connector="local"),
         Host(name="c", address="192.0.2.3", os="windows", connector="winrm"),
     ]
     state = make_state(hosts, parallel=3, connect_timeout=5, verify_host_keys=True)
@@ -165,9 +165,17 @@ def test_inventory_as_pyinfra_builds_it() -> None:
     theirs = Inventory((names, {}))
     connectors = get_execution_connectors()
     for host in hosts:
+        theirs.get_host(host.name).connector_cls = connectors[host.connector_name]
+    their_state = State(inventory=theirs, config=state.config, check_for_changes=False)
+    for host in hosts:
         ours, their = state.inventory.get_host(host.name), theirs.get_host(host.name)
-        their.connector_cls = connectors[host.connector_name]
         assert ours.connector_cls is their.connector_cls
         assert ours.data.dict() == their.data.dict()
         assert ours.groups == their.groups
+        # what the State's `init` of each host leaves, which raquet's does without the
+        # quadratic search for the longest name
+        assert vars(ours).keys() == vars(their).keys()
+        assert ours.print_prefix_padding == their.print_prefix_padding
+        assert type(ours.connector) is type(their.connector)
+        assert ours.state is state and their.state is their_state
     assert list(state.inventory.hosts) == list(theirs.hosts)
