@@ -78,8 +78,9 @@ def dispatch(
 
     orphaned = [h for h in hosts if h.segment not in live]
     _not_swept(store, sweep_id, orphaned)
-    _enqueue(app, sweep_id, [h for h in hosts if h.segment in live])
+    failed = _enqueue(app, sweep_id, [h for h in hosts if h.segment in live])
     watch = _Watch(live, follow.worker_wait)
+    watch.owed |= failed
     last, quiet_since, checked = 0, time.monotonic(), time.monotonic()
     while True:
         last, found = store.results_after(sweep_id, last)
@@ -97,7 +98,7 @@ def dispatch(
             again, abandoned = watch.update(_answer(app), {h.segment for h in pending}, now)
             if again:
                 log.warning("queued again for segment(s) %s", ", ".join(sorted(again)))
-                _enqueue(app, sweep_id, [h for h in pending if h.segment in again])
+                watch.owed |= _enqueue(app, sweep_id, [h for h in pending if h.segment in again])
             _not_swept(store, sweep_id, [h for h in pending if h.segment in abandoned])
         if now - quiet_since >= follow.host_deadline:
             log.warning(
@@ -105,7 +106,7 @@ def dispatch(
                 now - quiet_since,
                 len(pending),
             )
-            _enqueue(app, sweep_id, [h for h in pending if h.segment in watch.live])
+            watch.owed |= _enqueue(app, sweep_id, [h for h in pending if h.segment in watch.live])
             quiet_since = now
         gevent.sleep(POLL)
 
@@ -166,10 +167,27 @@ def _wait_for_workers(app: Celery, wanted: set[str], wait: float) -> dict[str, l
         gevent.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
-def _enqueue(app: Celery, sweep_id: str, hosts: list[Host]) -> None:
+def _enqueue(app: Celery, sweep_id: str, hosts: list[Host]) -> set[str]:
+    """Queue one task per host; the segments whose hosts the broker did not take (it is
+    down or restarting), which are owed theirs once it answers again."""
+    failed: set[str] = set()
     for host in hosts:
+        if host.segment in failed:
+            continue
         planned = Planned(host=host.name, unit=host.unit, os=host.os, role=host.role)
-        app.send_task(TASK, args=[sweep_id, planned.model_dump()], queue=queue_for(host.segment))
+        try:
+            app.send_task(
+                TASK,
+                args=[sweep_id, planned.model_dump()],
+                queue=queue_for(host.segment),
+                retry=False,
+            )
+        except Exception as exc:  # kombu/redis/amqp errors differ by transport
+            log.warning(
+                "hosts of %s not queued, the broker did not take them: %s", host.segment, exc
+            )
+            failed.add(host.segment)
+    return failed
 
 
 def _not_swept(store: Store, sweep_id: str, hosts: list[Host]) -> None:
