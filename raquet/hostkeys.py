@@ -23,7 +23,7 @@ class IndexedHostKeys(HostKeys):
     def __init__(self, filename: str | None = None) -> None:
         self._index: dict[str, list[tuple[int, HostKeyEntry]]] = {}
         self._hashed: list[tuple[int, HostKeyEntry]] = []
-        self._indexed_entries = -1
+        self._indexed_entries = 0
         super().__init__(filename)
 
     def lookup(self, hostname: str) -> Any:
@@ -40,11 +40,12 @@ class IndexedHostKeys(HostKeys):
         return HostKeys.lookup(view, hostname)
 
     def _refresh(self) -> None:
+        """Index the entries added since the last lookup (all of them if any went away)."""
         entries = _entries(self)
-        if self._indexed_entries == len(entries):
-            return
-        self._index, self._hashed = {}, []
-        for position, entry in enumerate(entries):
+        if len(entries) < self._indexed_entries:
+            self._index, self._hashed, self._indexed_entries = {}, [], 0
+        for position in range(max(0, self._indexed_entries), len(entries)):
+            entry = entries[position]
             for name in entry.hostnames:
                 if name.startswith("|1|"):
                     self._hashed.append((position, entry))

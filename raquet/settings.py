@@ -89,9 +89,7 @@ SETTINGS = [
         "redis://localhost:6379/0",
         "Celery broker of sweep workers (--broker)",
     ),
-    Setting(
-        "distributed", "RAQUET_DISTRIBUTED", "false", "sweep through workers (--distributed)"
-    ),
+    Setting("distributed", "RAQUET_DISTRIBUTED", "false", "sweep through workers (--distributed)"),
     Setting(
         "worker_wait",
         "RAQUET_WORKER_WAIT",

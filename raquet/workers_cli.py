@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+import raquet
 from raquet.console import Column, DbOpt, JsonOpt, data_on_stdout, fitted, people, write_json
 
 EXIT_USAGE = 2
@@ -53,10 +54,7 @@ def worker(
     db: DbOpt = None,
 ) -> None:
     """Sweep the hosts of this jump host's segments as a distributed sweep queues them."""
-    from gevent import monkey
-
-    if not monkey.is_module_patched("socket"):
-        monkey.patch_all()
+    raquet.patch()  # gevent before Celery, pyinfra and the store load
     from raquet.cli import _load
     from raquet.distributed.app import BrokerUnreachable, make_app, reach
     from raquet.distributed.worker import SegmentWorker, default_name, run

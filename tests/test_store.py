@@ -23,7 +23,7 @@ import raquet.store.sweeps
 from raquet.feeds import Hit, Indicator
 from raquet.feeds.values import classify
 from raquet.models import Detection, Finding, HostResult
-from raquet.store import FeedNotFound, Store, StoreError, SweepNotFound, resolve_url
+from raquet.store import FeedNotFound, Store, SweepNotFound, resolve_url
 from tests.pg import pg_server, pg_url  # noqa: F401 (fixtures, requested by name)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -150,7 +150,7 @@ def test_an_older_postgresql_store_waits_for_db_upgrade(pg_url: str) -> None:  #
         "INSERT INTO sweeps VALUES ('s-1', now(), now(), 'inv.yml', 'P', '[]', '{}', 'finished')",
     )
     _execute(pg_url, "INSERT INTO sweep_hosts VALUES ('s-1', 'h1', 'u', 0)")
-    with pytest.raises(StoreError, match="revision 0002.*raquet db upgrade"):
+    with pytest.raises(StoreError, match=r"revision 0002.*raquet db upgrade"):
         Store(pg_url)
     status = _raquet("db", "status", "--db", pg_url, "--json", "-")
     assert json.loads(status.stdout)["state"] == "older: run `raquet db upgrade`"
@@ -168,7 +168,7 @@ def test_an_older_postgresql_store_waits_for_db_upgrade(pg_url: str) -> None:  #
 def test_a_store_from_a_newer_raquet_is_refused(db_url: str) -> None:
     Store(db_url).close()
     _execute(db_url, "UPDATE alembic_version SET version_num = '0099'")
-    with pytest.raises(StoreError, match="revision 0099.*newer raquet"):
+    with pytest.raises(StoreError, match=r"revision 0099.*newer raquet"):
         Store(db_url)
     status = _raquet("db", "status", "--db", db_url, "--json", "-")
     assert json.loads(status.stdout)["state"] == "newer than this raquet: written by a newer raquet"

@@ -29,6 +29,7 @@ log = logging.getLogger("raquet")
 
 POLL = 0.5
 WORKERS_EVERY = 5.0
+WORKERS_WHILE_OWED = 2.0  # looking for a segment's worker: sooner
 _INSPECT_TIMEOUT = 1.0
 
 
@@ -65,8 +66,7 @@ def dispatch(
     Re-queued hosts may be delivered twice; the store keeps one result per (sweep, host)
     and a worker skips a recorded host, so a duplicate costs a lookup, never a row."""
     by_name = {h.name: h for h in hosts}
-    wanted = {h.segment for h in hosts}
-    live = _wait_for_workers(app, wanted, follow.worker_wait)
+    live = _answer(app) or {}
     results: dict[str, HostResult] = {}
 
     def report(found: Iterable[HostResult]) -> None:
@@ -76,12 +76,18 @@ def dispatch(
                     on_result(result)
                 results[result.name] = result  # a worker's late result replaces "no worker"
 
-    orphaned = [h for h in hosts if h.segment not in live]
-    _not_swept(store, sweep_id, orphaned)
-    failed = _enqueue(app, sweep_id, [h for h in hosts if h.segment in live])
+    # Segments with a worker start at once; the others are owed their hosts until a
+    # worker appears, or given up after --worker-wait.
+    start = time.monotonic()
     watch = _Watch(live, follow.worker_wait)
-    watch.owed |= failed
-    last, quiet_since, checked = 0, time.monotonic(), time.monotonic()
+    watch.owed = {h.segment for h in hosts if not live.get(h.segment)}
+    watch.without = dict.fromkeys(watch.owed, start)
+    for segment in sorted(watch.owed):
+        log.warning(
+            "no worker for segment %s yet: waiting up to %.0fs", segment, follow.worker_wait
+        )
+    watch.owed |= _enqueue(app, sweep_id, [h for h in hosts if live.get(h.segment)])
+    last, quiet_since, checked = 0, start, start
     while True:
         last, found = store.results_after(sweep_id, last)
         report(found)
@@ -93,12 +99,14 @@ def dispatch(
         now = time.monotonic()
         if found:
             quiet_since = now
-        if now - checked >= WORKERS_EVERY:
+        if now - checked >= (WORKERS_WHILE_OWED if watch.owed else WORKERS_EVERY):
             checked = now
             again, abandoned = watch.update(_answer(app), {h.segment for h in pending}, now)
             if again:
                 log.warning("queued again for segment(s) %s", ", ".join(sorted(again)))
                 watch.owed |= _enqueue(app, sweep_id, [h for h in pending if h.segment in again])
+            for segment in sorted(abandoned):
+                log.warning("no worker for segment %s after %.0fs", segment, follow.worker_wait)
             _not_swept(store, sweep_id, [h for h in pending if h.segment in abandoned])
         if now - quiet_since >= follow.host_deadline:
             log.warning(
@@ -106,7 +114,7 @@ def dispatch(
                 now - quiet_since,
                 len(pending),
             )
-            watch.owed |= _enqueue(app, sweep_id, [h for h in pending if h.segment in watch.live])
+            watch.owed |= _enqueue(app, sweep_id, [h for h in pending if watch.live.get(h.segment)])
             quiet_since = now
         gevent.sleep(POLL)
 
@@ -153,18 +161,6 @@ def _answer(app: Celery) -> dict[str, list[str]] | None:
     except Exception as exc:  # kombu/redis/amqp errors differ by transport
         log.warning("the broker did not answer: %s", exc)
         return None
-
-
-def _wait_for_workers(app: Celery, wanted: set[str], wait: float) -> dict[str, list[str]]:
-    deadline = time.monotonic() + wait
-    while True:
-        live = _answer(app) or {}
-        missing = wanted - live.keys()
-        if not missing or time.monotonic() >= deadline:
-            for segment in sorted(missing):
-                log.warning("no worker for segment %s after %.0fs", segment, wait)
-            return live
-        gevent.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 def _enqueue(app: Celery, sweep_id: str, hosts: list[Host]) -> set[str]:

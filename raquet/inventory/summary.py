@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tabulate import tabulate
-
 from raquet.models import DEFAULT_SEGMENT, Host, Inventory
 
 
@@ -21,6 +19,8 @@ def describe(inventory: Inventory) -> list[dict[str, str | int]]:
 def summary_table(inventory: Inventory) -> str:
     """The units table with a total line, ready to print."""
     total = _counts("", "total", inventory.hosts())
+    from tabulate import tabulate  # 60 ms of start-up every command that loads an inventory paid
+
     return tabulate([*describe(inventory), total], headers="keys")
 
 
