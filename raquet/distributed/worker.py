@@ -10,12 +10,15 @@ result committed by the sweep's ResultWriter before the task is acknowledged.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import partial
 
+import gevent
 from celery import Celery, Task
+from celery.signals import worker_ready
 from gevent.lock import Semaphore
 from pyinfra.api import State
 
@@ -169,9 +172,44 @@ def default_name(segments: list[str]) -> str:
     return f"raquet-{'+'.join(segments)}@{socket.gethostname()}"
 
 
+def watchdog(app: Celery, worker: SegmentWorker, every: float = 10.0, misses: int = 3) -> None:
+    """Exit (status 75) when this worker no longer answers through a broker that answers.
+
+    After a broker restart, Celery's consumer on the gevent pool can stop for good while
+    the process lives on (its event loop died on a failed ack): it then takes no task
+    and its segment would be reported as having no worker. The worker pings itself
+    through the broker on a fresh connection; when the broker answers and the worker
+    does not, `misses` times in a row, it commits what it holds and exits, and its
+    service manager starts it again (README: Restart=always).
+    """
+    from raquet.distributed.app import BrokerUnreachable, reach
+
+    missed = 0
+    while True:
+        gevent.sleep(every)
+        try:
+            reach(app)
+            answered = app.control.ping(destination=[worker.name], timeout=2.0)
+        except BrokerUnreachable:
+            missed = 0  # the broker is down: reconnecting is the consumer's business
+            continue
+        except Exception as exc:  # a transport error mid-ping: look again later
+            log.warning("watchdog could not ping %s: %s", worker.name, exc)
+            continue
+        missed = 0 if answered else missed + 1
+        if missed >= misses:
+            log.critical(
+                "worker %s no longer answers through the broker: exiting for a restart",
+                worker.name,
+            )
+            worker.close()
+            os._exit(75)
+
+
 def run(app: Celery, worker: SegmentWorker, concurrency: int, loglevel: str) -> None:
     """Start consuming (blocks until the worker is stopped)."""
     register(app, worker)
+    worker_ready.connect(lambda **_: gevent.spawn(watchdog, app, worker), weak=False)
     try:
         app.worker_main(
             [
