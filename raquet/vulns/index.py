@@ -133,6 +133,10 @@ class VulnIndex:
                     continue
                 postings.exact.setdefault(key, []).append(ref)
 
+    def spaces(self) -> frozenset[str]:
+        """What the indexed data covers: `debian:12`, `rocky:9`, `cpe`, `windows`…"""
+        return frozenset(space for space, _ in self._keys)
+
     def vulnerabilities(self) -> Iterator[Vulnerability]:
         """Every indexed record once (in no particular order)."""
         seen: set[int] = set()
