@@ -298,9 +298,10 @@ class VulnsPolicy(_Section):
     fail_on: VulnLevel = "high"
     """The least severe known vulnerability that fails a host (data sets' own ratings:
     Critical / Important / Moderate / Low, Debian urgencies, or the CVSS v3 rating)."""
-    unrated: VulnLevel = "medium"
+    unrated: VulnLevel = "high"
     """What a vulnerability counts as when its data set rates it neither by word nor by
-    score (the Debian tracker's "not yet assigned", which many serious CVEs still carry)."""
+    score (the Debian tracker's "not yet assigned", which many serious CVEs still carry):
+    high by default, since such a record is known, dated and usually fixed by an update."""
     ignore: list[VulnIgnore] = Field(default_factory=list)
 
     @cached_property
