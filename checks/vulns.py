@@ -26,7 +26,7 @@ from raquet.models import Finding, Host, OsName, Severity
 from raquet.policy import Policy, VulnsPolicy
 
 if TYPE_CHECKING:
-    from raquet.vulns import Installed, Match, VulnIndex
+    from raquet.vulns import Installed, Match, Scheme, VulnIndex
 
 LINUX = r"""
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -269,6 +269,7 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
                     "package": match.package,
                     "advisory": match.advisory,
                     "datasets": [match.dataset],
+                    "space": match.space,
                 }
                 continue
             if ORDER.index(severity) > ORDER.index(entry["severity"]):
@@ -291,6 +292,7 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
         threshold = ORDER.index(policy.fail_on)
         failing = [e for e in found if ORDER.index(e["severity"]) >= threshold]
         components = sorted({e["component"] for e in failing})
+        upgrades = _upgrades(failing)
         evidence: dict[str, Any] = {
             "os": target.os_label,
             "data_space": target.space,
@@ -307,6 +309,7 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
             "failing": len(failing),
             "failing_components": components[:SHOWN],
             "failing_component_count": len(components),
+            "upgrades": upgrades[:SHOWN],
             "vulnerable": found[:SHOWN],
             "ignored": [
                 {"cve": cve, "reason": ignored_ids[cve], "components": sorted(names)[:SHOWN]}
@@ -357,6 +360,37 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
             title=f"No known vulnerabilities at or above {policy.fail_on} among {what}{below}",
             evidence=evidence,
         )
+
+
+def _scheme(space: str) -> Scheme:
+    if space == "cpe":
+        return "dotted"
+    if space == "windows":
+        return "windows"
+    return "dpkg" if space.startswith(("debian:", "ubuntu:")) else "rpm"
+
+
+def _upgrades(failing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per failing component, the version that fixes every one of its failing
+    vulnerabilities the data gives a fix for (the highest of their fixes), and its KB."""
+    from raquet.vulns.versions import version_key
+
+    best: dict[str, tuple[Any, str, str | None]] = {}
+    for entry in failing:
+        fixed = entry["fixed"]
+        if not fixed:
+            continue
+        try:
+            key = version_key(_scheme(entry["space"]), fixed)
+        except ValueError:
+            continue
+        known = best.get(entry["component"])
+        if known is None or key > known[0]:
+            best[entry["component"]] = (key, fixed, entry["kb"])
+    return [
+        {"component": component, "fixed": fixed, "kb": kb}
+        for component, (_, fixed, kb) in sorted(best.items())
+    ]
 
 
 def _uncovered_reason(target: Target, index: VulnIndex) -> str:

@@ -460,7 +460,9 @@ def vulns(host: HostSpec, now: datetime) -> dict[str, Any]:
     os = host.os
     return {
         "Os": {
-            "ProductName": os.caption.removeprefix("Microsoft ").replace("Windows 11", "Windows 10"),
+            "ProductName": os.caption.removeprefix("Microsoft ").replace(
+                "Windows 11", "Windows 10"
+            ),
             "CurrentBuildNumber": str(os.build),
             "UBR": os.ubr,
             "DisplayVersion": os.display_version or "",
