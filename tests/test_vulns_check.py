@@ -30,6 +30,7 @@ from raquet.store import NoRecords, Store, VulnDatasetNotFound, VulnImport
 from raquet.vulns import FormatChoice, Installed, detect, load_index, read_vulns
 from raquet.vulns.index import VulnIndex
 from tests.conftest import raquet_cli
+from tests.pg import pg_server, pg_url  # noqa: F401 (fixtures, requested by name)
 
 DATA = Path(__file__).parent / "fixtures" / "vulns"
 CASES = Path(__file__).parent / "fixtures" / "checks"
@@ -69,7 +70,7 @@ def _import(store: Store, path: Path, name: str, fmt: FormatChoice = "auto") -> 
     """As `raquet vulns import` does: the format told from the file unless given."""
     found = detect(path) if fmt == "auto" else fmt
     assert isinstance(found, str)
-    chosen: FormatChoice = found  # type: ignore[assignment]
+    chosen: FormatChoice = found
     return store.import_vulns(
         name, str(path), chosen, lambda: read_vulns(path, chosen, dataset=name)
     )
@@ -113,6 +114,19 @@ def test_re_import_replaces_and_a_file_without_records_replaces_nothing(tmp_path
         assert store.vuln_index() is None
         with pytest.raises(VulnDatasetNotFound, match="known: none"):
             store.remove_vulns("distro")
+
+
+@pytest.mark.postgres
+def test_postgresql_imports_by_copy_and_reads_back(pg_url: str) -> None:  # noqa: F811
+    with Store(pg_url) as store:
+        _import(store, DATA / "osv", "osv")
+        _import(store, DATA / "osv", "osv")  # replaced, not doubled
+        [info] = store.vuln_datasets()
+        index = store.vuln_index()
+        store.remove_vulns("osv")
+    assert info.records == 6 and index is not None and len(index) == 6
+    host = Installed(os=("debian", "12"), packages=[("libc6", "glibc", "2.36-9+deb12u4")])
+    assert {m.cve for m in index.match(host)} >= {"CVE-2024-33599"}
 
 
 def test_sweep_context_reads_the_index_only_for_vulns(tmp_path: Path) -> None:
