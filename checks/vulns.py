@@ -234,7 +234,9 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
     ) -> Finding:
         index = ctx.vulns
         if index is None:
-            return self.error(NO_DATA)
+            # not judged, not failed: a province that has imported no data yet keeps its
+            # verdicts (the finding says what to import)
+            return self.not_applicable(NO_DATA)
         if isinstance(state, windows.WindowsVulnState):
             target = _windows_target(state, facts, index)
         else:

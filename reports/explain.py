@@ -44,7 +44,6 @@ _ERRORS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"`ss`.*not installed"), "err_no_ss"),
     (re.compile(r"no supported package manager"), "err_no_package_manager"),
     (re.compile(r"no package database"), "err_no_package_db"),
-    (re.compile(r"no vulnerability data imported"), "err_no_vulns"),
 ]
 _SUSPICIOUS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"older record\(s\) were not read"), "sus_unread"),

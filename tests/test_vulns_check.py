@@ -278,9 +278,9 @@ def test_uncovered_os_still_fails_on_a_vulnerable_browser() -> None:
     assert "no vulnerability data for debian:12" in finding.title
 
 
-def test_no_data_at_all_is_an_error() -> None:
+def test_no_data_at_all_is_not_judged_and_says_what_to_import() -> None:
     finding = _judge(LinuxVulnState("dpkg", GLIBC_OLD), BOOKWORM, None)
-    assert finding.status == "error" and "raquet vulns import FILE" in finding.title
+    assert finding.status == "not_applicable" and "raquet vulns import FILE" in finding.title
     assert _judge(LinuxVulnState(), BOOKWORM, _index("osv")).status == "error"  # no dpkg/rpm
 
 
