@@ -23,6 +23,7 @@ from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
 
 if TYPE_CHECKING:
+    from raquet.vulns import VulnIndex
     from raquet.waivers import Waiver
 
 StateT = TypeVar("StateT")
@@ -168,6 +169,8 @@ class Context:
     pending_since: PendingSince | None = None
     waivers: list[Waiver] | None = None
     """Approved exceptions `judge` applies to each finding (`raquet.waivers`)."""
+    vulns: VulnIndex | None = None
+    """The store's vulnerability data, indexed, when `vulns` will run (None: none imported)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pyinfra import host
 
 from checks import select
 from checks.base import Context
-from raquet.gather import ComplianceState, judge, stored_indicators
+from raquet.gather import ComplianceState, judge, stored_indicators, stored_vulns
 from raquet.models import Host
 from raquet.policy import load_policy
 
@@ -40,6 +40,9 @@ feeds = tuple(policy.connections.feeds) if policy.connections.feeds is not None 
 indicators = (
     stored_indicators(os.environ.get("RAQUET_DB"), feeds) if "connections" in names else None
 )
-findings, _ = judge(selected, sections, target, Context(policy=policy, indicators=indicators))
+vulns = stored_vulns(os.environ.get("RAQUET_DB")) if "vulns" in names else None
+findings, _ = judge(
+    selected, sections, target, Context(policy=policy, indicators=indicators, vulns=vulns)
+)
 for finding in findings:
     print(f"{host.name}: {finding.check}: {finding.status}: {finding.title}")

@@ -48,6 +48,7 @@ from raquet.errors import InputError
 from raquet.feeds_cli import feeds_app
 from raquet.selection import HostOpt, LimitOpt, Selection, SelectionError, TagOpt, UnitOpt
 from raquet.selection import selection as selected
+from raquet.vulns_cli import vulns_app
 from remediations.command import remediate
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ app = typer.Typer(
 inventory_app = typer.Typer(help="Inventories of units and hosts.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(vulns_app, name="vulns")
 app.add_typer(db_app, name="db")
 
 InventoryOpt = Annotated[

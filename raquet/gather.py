@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cache
+from typing import TYPE_CHECKING
 
 from pyinfra.api import FactBase, StringCommand
 
@@ -22,6 +23,9 @@ from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
 from raquet.script import Script, build
 from raquet.store import Store
+
+if TYPE_CHECKING:
+    from raquet.vulns import VulnIndex
 
 
 class ComplianceState(FactBase[Sections]):
@@ -81,14 +85,16 @@ def judge(
 
 def sweep_context(store: Store, policy: Policy, checks: list[str]) -> Context:
     """The policy; the indicator index of the store's feeds when `connections` will run; the
-    store's record of pending updates when `patches` has a `max_pending_days` to judge."""
+    store's record of pending updates when `patches` has a `max_pending_days` to judge; the
+    store's vulnerability data, indexed, when `vulns` will run."""
     indicators = None
     if "connections" in checks:
         indicators = store.indicator_set(policy.connections.feeds) or None
     pending_since = None
     if "patches" in checks and policy.patches.max_pending_days > 0:
         pending_since = store.pending_since
-    return Context(policy=policy, indicators=indicators, pending_since=pending_since)
+    vulns = store.vuln_index() if "vulns" in checks else None
+    return Context(policy=policy, indicators=indicators, pending_since=pending_since, vulns=vulns)
 
 
 @cache
@@ -97,3 +103,10 @@ def stored_indicators(db: str | None, feeds: tuple[str, ...] | None) -> Indicato
     with Store(db) as store:
         indicators = store.indicator_set(list(feeds) if feeds is not None else None)
     return indicators if len(indicators) else None
+
+
+@cache
+def stored_vulns(db: str | None) -> VulnIndex | None:
+    """The store's vulnerability data indexed once per process (`deploys/sweep.py`)."""
+    with Store(db) as store:
+        return store.vuln_index()

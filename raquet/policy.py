@@ -313,6 +313,34 @@ class InfectionsPolicy(_Section):
     there since are resolved."""
 
 
+VulnLevel = Literal["critical", "high", "medium", "low"]
+
+
+class VulnIgnore(_Section):
+    """A vulnerability the province has judged not to apply (mitigated, not exposed)."""
+
+    cve: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9][A-Za-z0-9.:_-]{0,80}$")
+    """A CVE id (`CVE-2024-3094`), or a data set's own id for records without one
+    (`TEMP-0000000-F7A20F`, `DSA-5678-1`); compared without regard to case."""
+    reason: str = Field(min_length=1)
+
+
+class VulnsPolicy(_Section):
+    fail_on: VulnLevel = "high"
+    """The least severe known vulnerability that fails a host (data sets' own ratings:
+    Critical / Important / Moderate / Low, Debian urgencies, or the CVSS v3 rating)."""
+    unrated: VulnLevel = "high"
+    """What a vulnerability counts as when its data set rates it neither by word nor by
+    score (the Debian tracker's "not yet assigned", which many serious CVEs still carry):
+    high by default, since such a record is known, dated and usually fixed by an update."""
+    ignore: list[VulnIgnore] = Field(default_factory=list)
+
+    @cached_property
+    def ignored(self) -> dict[str, str]:
+        """{upper-case id: reason}."""
+        return {entry.cve.upper(): entry.reason for entry in self.ignore}
+
+
 class Policy(_Section):
     """The whole policy; `Policy()` is the shipped default."""
 
@@ -323,6 +351,7 @@ class Policy(_Section):
     software: SoftwarePolicy = Field(default_factory=SoftwarePolicy)
     connections: ConnectionsPolicy = Field(default_factory=ConnectionsPolicy)
     infections: InfectionsPolicy = Field(default_factory=InfectionsPolicy)
+    vulns: VulnsPolicy = Field(default_factory=VulnsPolicy)
     source: str = "(defaults)"
 
 

@@ -153,6 +153,7 @@ class Explainer:
             "software": self._software,
             "connections": self._connections,
             "infections": self._infections,
+            "vulns": self._vulns,
         }.get(finding.check)
         if explain is None:
             return self._done(self.say("generic_title", check=check), self.say("generic_detail"))
@@ -258,6 +259,61 @@ class Explainer:
             "patches_action", security=bool(security), eol=bool(ev.get("os_eol_reached"))
         )
         return self._done(self._join(problems), self._sentences([facts, action]))
+
+    # --- vulns ------------------------------------------------------------------------
+
+    def _vulns(self, ev: dict[str, Any], _: float) -> Explained:
+        order = ["info", "low", "medium", "high", "critical"]
+        fail_on = str(ev.get("fail_on") or "high")
+        threshold = order.index(fail_on) if fail_on in order else order.index("high")
+        failing = [
+            e
+            for e in _seq(ev.get("vulnerable"))
+            if isinstance(e, dict)
+            and e.get("severity") in order
+            and order.index(str(e["severity"])) >= threshold
+        ]
+        if not failing:
+            return self._done(self.say("vulns_other"), self.say("vulns_action", windows=False))
+        count = int(_number(ev.get("failing_component_count")) or 0) or len(
+            {str(e.get("component")) for e in failing}
+        )
+        worst = max((str(e["severity"]) for e in failing), key=order.index)
+        cves = list(dict.fromkeys(str(e.get("cve") or "") for e in failing))
+        fixes: dict[str, tuple[str, str]] = {}
+        for entry in [*_seq(ev.get("upgrades")), *failing]:  # the check's upgrades first
+            component = str(_map(entry).get("component") or "")
+            if component and component not in fixes and _map(entry).get("fixed"):
+                fixes[component] = (str(entry["fixed"]), str(entry.get("kb") or ""))
+        shown = [
+            self.say("vulns_fix", component=component, fixed=fixed, kb=kb)
+            for component, (fixed, kb) in list(fixes.items())[:SHOWN]
+        ]
+        unfixed = [
+            c
+            for c in dict.fromkeys(str(e.get("component") or "") for e in failing)
+            if c not in fixes
+        ]
+        title = self.say(
+            "vulns_found",
+            count=count,
+            severity=worst,
+            cves=cves[:SHOWN],
+            more=max(len(cves) - SHOWN, 0),
+        )
+        facts = self.say(
+            "vulns_facts",
+            fixes=shown,
+            more=max(len(fixes) - len(shown), 0),
+            unfixed=unfixed[:SHOWN],
+            datasets=[str(d) for d in _seq(ev.get("datasets"))][:SHOWN],
+        )
+        parts = [facts]
+        if ev.get("not_covered"):
+            parts.append(self.say("vulns_not_covered", os=str(ev.get("os") or "")))
+        windows = any(e.get("kb") for e in failing)
+        parts.append(self.say("vulns_action", windows=windows))
+        return self._done(title, self._sentences(parts))
 
     # --- software ---------------------------------------------------------------------
 

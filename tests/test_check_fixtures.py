@@ -2,10 +2,12 @@
 
 Each `tests/fixtures/checks/<check>/<case>.yml` holds the sections a host sent and the
 finding they must give: status, title and the evidence keys listed (others may be added).
+`vulns:` names the data sets of tests/fixtures/vulns/ the case's store would hold.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from checks import registry
 from checks.base import Context, HostFacts, Sections
 from raquet.feeds import IndicatorSet
 from raquet.models import Host
+from raquet.vulns import VulnIndex, load_index
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 CASES = sorted(FIXTURES.glob("*/*.yml"))
@@ -31,7 +34,10 @@ def test_fixture(path: Path) -> None:
     check = registry()[path.parent.name]
     sections = Sections({k: str(v).rstrip("\n") for k, v in case["sections"].items()})
     host = Host(name="fixture", address="192.0.2.1", **case["host"])
-    ctx = Context(indicators=_indicators(case.get("indicators")))
+    ctx = Context(
+        indicators=_indicators(case.get("indicators")),
+        vulns=_vulns(tuple(case["vulns"])) if "vulns" in case else None,
+    )
     finding = check.judge(sections, host, HostFacts.parse(sections), ctx).finding
     expect = case["expect"]
     assert (finding.status, finding.title) == (expect["status"], expect["title"])
@@ -48,6 +54,14 @@ def _indicators(listed: list[dict[str, str]] | None) -> IndicatorSet | None:
     for entry in listed:
         indicators.add(entry["kind"], entry["value"], entry["feed"], entry.get("reference"))  # type: ignore[arg-type]
     return indicators
+
+
+@cache
+def _vulns(names: tuple[str, ...]) -> VulnIndex:
+    """The named data sets of tests/fixtures/vulns/, indexed as a store holding them is."""
+    folder = Path(__file__).parent / "fixtures" / "vulns"
+    index, _ = load_index([folder / name for name in names])
+    return index
 
 
 def _assert_clean(value: object) -> None:

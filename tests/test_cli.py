@@ -100,7 +100,14 @@ def test_sweep_selection_matching_nothing_is_a_usage_error(tmp_path: Path) -> No
 
 def test_checks_and_inventory_check_json() -> None:
     checks = json.loads(raquet_cli("checks", "--json", "-").stdout)
-    assert {c["name"] for c in checks} == {"av", "patches", "software", "connections", "infections"}
+    assert {c["name"] for c in checks} == {
+        "av",
+        "patches",
+        "software",
+        "connections",
+        "infections",
+        "vulns",
+    }
     proc = raquet_cli("inventory", "check", "-i", EXAMPLE, "--json", "-", env=_env(COLUMNS="80"))
     document = json.loads(proc.stdout)
     assert document["total"]["hosts"] == sum(u["hosts"] for u in document["units"])

@@ -105,7 +105,7 @@ def test_sweep_into_postgresql(spine_fleet: Fleet, pg_url: str, tmp_path: Path) 
         "tt-ws-04",
         "tt-ws-05",
     }
-    assert all(h.status == "swept" and len(h.findings) == 5 for h in result.hosts)
+    assert all(h.status == "swept" and len(h.findings) == 6 for h in result.hosts)
 
 
 def test_every_host_the_progress_showed_is_in_the_store_when_the_sweep_is_killed(

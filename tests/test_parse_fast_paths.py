@@ -97,7 +97,7 @@ def _models(value: Any, path: str = "state") -> list[str]:
     return []
 
 
-PER_ITEM = ["software", "patches", "connections", "infections"]
+PER_ITEM = ["software", "patches", "connections", "infections", "vulns"]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,18 +27,23 @@ from checks.patches import CHECK as PATCHES
 from checks.patches import PatchState, Update
 from checks.software import CHECK as SOFTWARE
 from checks.software import Package, SoftwareState
+from checks.vulns import CHECK as VULNS
+from checks.vulns import InstalledPackage, LinuxVulnState
 from checks.windows import av as windows_av
 from checks.windows import patches as windows_patches
 from checks.windows import software as windows_software
+from checks.windows import vulns as windows_vulns
 from raquet.feeds import IndicatorSet
 from raquet.models import Detection, Finding, Host, HostResult
 from raquet.policy import Policy
 from raquet.store import Store
+from raquet.vulns import VulnIndex, load_index
 from tests.conftest import raquet_cli
 from tests.fixtures.reports.page import Page
 from tests.fixtures.reports.province import W22_MONDAY
 
 NOW = W22_MONDAY + timedelta(days=3, hours=10)
+FIXTURES_VULNS = Path(__file__).parent / "fixtures" / "vulns"
 LINUX = HostFacts(os_id="debian", os_version="10", os_name="Debian GNU/Linux 10", now=NOW)
 WINDOWS = HostFacts(os_id="windows", os_name="Windows 10 Pro", now=NOW)
 HOST = Host.model_validate({"name": "h", "unit": "so-a", "address": "10.0.0.1"})
@@ -61,6 +67,34 @@ def _indicators() -> IndicatorSet:
     for name in ("c2-panel.example", "cdn.c2-panel.example"):
         listed.add("domain", name, "ncsc")
     return listed
+
+
+def _vulns() -> VulnIndex:
+    folder = FIXTURES_VULNS
+    index, _ = load_index(
+        [folder / "osv", folder / "debian-tracker.json", folder / "msrc-2024-Apr.json"]
+    )
+    return index
+
+
+def _vulns_findings() -> list[tuple[str, Finding]]:
+    """Known vulnerabilities: Debian packages behind their fixes, a Windows build behind the
+    month's, and no data imported at all."""
+    ctx = Context(policy=Policy(), vulns=_vulns())
+    bookworm = HostFacts(os_id="debian", os_version="12", os_name="Debian GNU/Linux 12", now=NOW)
+    glibc = [
+        InstalledPackage("libc6", "glibc", "2.36-9+deb12u4", "2.36-9+deb12u4"),
+        InstalledPackage("libc-bin", "glibc", "2.36-9+deb12u4", "2.36-9+deb12u4"),
+    ]
+    w11 = windows_vulns.WindowsVulnState(
+        os=windows_vulns.WindowsOs(
+            build=22631, ubr=3296, display_version="23H2", installation_type="Client", arch="amd64"
+        )
+    )
+    return [
+        ("vulns", VULNS.evaluate(LinuxVulnState("dpkg", glibc), HOST, bookworm, ctx)),
+        ("vulns-windows", VULNS.evaluate(w11, HOST, WINDOWS, ctx)),
+    ]
 
 
 def _findings() -> list[tuple[str, Finding]]:
@@ -211,6 +245,7 @@ def _findings() -> list[tuple[str, Finding]]:
         ),
         ("parse", INFECTIONS.error("could not parse the host's output: bad value")),
         ("tampered", AV.tampered("line 7: not part of the script's output")),
+        *_vulns_findings(),
     ]
     assert all(f.status in ("fail", "error") for _, f in found), [
         (h, f.status, f.title) for h, f in found if f.status not in ("fail", "error")
@@ -227,7 +262,7 @@ def unit_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         sweep = store.begin_sweep(
             "inv.yml",
             "Lạng Sơn",
-            ["av", "patches", "software", "connections", "infections"],
+            ["av", "patches", "software", "connections", "infections", "vulns"],
             [(host, "so-a") for host, _ in findings],
             {"timezone": "Asia/Ho_Chi_Minh", "units": {"so-a": "Sở A"}},
             started_at=NOW,
@@ -286,6 +321,16 @@ def test_every_finding_is_titled_and_explained_in_vietnamese(unit_reports: dict[
         "Không thực hiện được kiểm tra kết nối đến địa chỉ độc hại: "
         "chưa nhập danh sách địa chỉ độc hại"
     )
+    assert by_host["vulns"]["title"] == (
+        "2 thành phần có lỗ hổng mức cao (CVE-2024-2961, CVE-2024-33599, CVE-2024-33600 "
+        "và 2 lỗ hổng khác)"
+    )
+    assert by_host["vulns"]["detail"].startswith(
+        "Bản sửa: libc-bin → 2.36-9+deb12u7; libc6 → 2.36-9+deb12u7."
+    )
+    assert by_host["vulns-windows"]["title"].startswith("1 thành phần có lỗ hổng mức cao")
+    assert "→ 10.0.22631.3447 (KB5036893)" in by_host["vulns-windows"]["detail"]
+    assert "cài bản cập nhật Windows" in by_host["vulns-windows"]["detail"]
     assert by_host["av-old"]["check_title"] == "ClamAV database is 38.6 days old (limit 7)"
     assert by_host["av-old"]["evidence"]["clamav_packages"] == {"clamav": "1.0.7"}  # kept whole
 
@@ -298,6 +343,9 @@ def test_english_has_no_plural_forms_in_brackets(unit_reports: dict[str, Any]) -
     by_host = {f["host"]: f for f in failing}
     assert by_host["patches"]["title"].startswith("7 security updates pending")
     assert by_host["software"]["title"] == "1 banned program installed: xmrig (coin miner)"
+    assert by_host["vulns"]["title"].startswith(
+        "2 components with high-severity known vulnerabilities (CVE-2024-2961"
+    )
 
 
 def test_the_html_table_shows_the_explanations_and_the_annex_the_evidence(

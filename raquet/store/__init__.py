@@ -9,22 +9,36 @@ What reaches the database partly came from hosts and is untrusted. It is kept as
 (evidence as JSON, never interpreted); only what a database cannot hold is changed.
 
 One module per concern, each a mixin of `Store` over the shared connection (base.py):
-sweeps (writing a sweep), history (reading it back), feeds, detections (and pending
-updates), reads (what reports ask).
+sweeps (writing a sweep), history (reading it back), feeds, vulns (offline vulnerability
+data), detections (and pending updates), reads (what reports ask).
 """
 
 from raquet.store.clean import as_utc, clean_json, clean_text
 from raquet.store.engine import default_db_path, resolve_url
-from raquet.store.errors import FeedNotFound, NotFound, StoreError, SweepNotFound
+from raquet.store.errors import (
+    FeedNotFound,
+    NotFound,
+    StoreError,
+    SweepNotFound,
+    VulnDatasetNotFound,
+)
 from raquet.store.feeds import Feeds
 from raquet.store.history import History
 from raquet.store.reads import ReportReads
 from raquet.store.schema import Base
 from raquet.store.sweeps import Sweeps
-from raquet.store.views import FeedInfo, HostDigest, PruneResult, StoredDetection, SweepInfo
+from raquet.store.views import (
+    FeedInfo,
+    HostDigest,
+    PruneResult,
+    StoredDetection,
+    SweepInfo,
+    VulnDatasetInfo,
+)
+from raquet.store.vulns import NoRecords, VulnImport, Vulns
 
 
-class Store(Sweeps, History, Feeds, ReportReads):
+class Store(Sweeps, History, Feeds, Vulns, ReportReads):
     """Sweeps and their host results in SQLite or PostgreSQL; one transaction per call."""
 
 
@@ -33,6 +47,7 @@ __all__ = [
     "FeedInfo",
     "FeedNotFound",
     "HostDigest",
+    "NoRecords",
     "NotFound",
     "PruneResult",
     "Store",
@@ -40,6 +55,9 @@ __all__ = [
     "StoredDetection",
     "SweepInfo",
     "SweepNotFound",
+    "VulnDatasetInfo",
+    "VulnDatasetNotFound",
+    "VulnImport",
     "as_utc",
     "clean_json",
     "clean_text",

@@ -93,3 +93,7 @@ class SweepNotFound(NotFound):
 
 class FeedNotFound(NotFound):
     """A feed name that names no imported feed."""
+
+
+class VulnDatasetNotFound(NotFound):
+    """A name that names no imported vulnerability data set."""

@@ -28,7 +28,7 @@ from sqlalchemy.types import TypeDecorator
 
 # The Alembic revision these tables are (migrations/versions/); a store at another revision
 # is upgraded (SQLite, after a backup) or refused (PostgreSQL, until `raquet db upgrade`).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 # Kept in `raquet_schema` for raquet releases from before Alembic, which refuse a store
 # whose number is not theirs (1): bumped whenever a migration makes a store one they
 # would misread.
@@ -184,6 +184,35 @@ class IndicatorRow(Base):
     last_seen: Mapped[datetime | None]
     expires: Mapped[datetime | None]
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+class VulnDatasetRow(Base):
+    """One imported vulnerability data set (`raquet vulns import`): where and when from."""
+
+    __tablename__ = "vuln_datasets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    source: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(16))
+    imported_at: Mapped[datetime]
+    record_count: Mapped[int]
+    problem_count: Mapped[int]
+    spaces: Mapped[list[str]]
+    """What the data covers (`debian:12`, `cpe`, `windows`): which hosts it can judge."""
+
+
+class VulnRecordRow(Base):
+    """One record (`Vulnerability`) of one data set, as compact JSON (raquet/store/vulns.py):
+    the records are only ever read back whole, to build the index a sweep matches with."""
+
+    __tablename__ = "vuln_records"
+
+    id: Mapped[int] = mapped_column(_ROW_ID, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("vuln_datasets.id", ondelete="CASCADE"), index=True
+    )
+    payload: Mapped[str] = mapped_column(Text)
 
 
 class PendingUpdateRow(Base):

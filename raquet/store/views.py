@@ -39,6 +39,19 @@ class FeedInfo(BaseModel):
     problems: int
 
 
+class VulnDatasetInfo(BaseModel):
+    """One line of `raquet vulns list`: an imported vulnerability data set."""
+
+    name: str
+    source: str
+    format: str
+    imported_at: datetime
+    records: int
+    problems: int
+    spaces: list[str]
+    """What it covers: `debian:12`, `ubuntu:22.04`, `rocky:9`, `cpe` (applications), `windows`."""
+
+
 class StoredDetection(BaseModel):
     """A detection as the reports read it: when, where, what, and the sweep that found it."""
 

@@ -133,6 +133,14 @@ class VulnIndex:
                     continue
                 postings.exact.setdefault(key, []).append(ref)
 
+    def spaces(self) -> frozenset[str]:
+        """What the indexed data covers: `debian:12`, `rocky:9`, `cpe`, `windows`…"""
+        return frozenset(space for space, _ in self._keys)
+
+    def knows(self, space: str, name: str) -> bool:
+        """Whether any record names `name` in `space` (a Windows product, a package)."""
+        return (space, _name(space, name)) in self._keys
+
     def vulnerabilities(self) -> Iterator[Vulnerability]:
         """Every indexed record once (in no particular order)."""
         seen: set[int] = set()

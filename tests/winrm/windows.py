@@ -454,6 +454,30 @@ def infections(host: HostSpec, now: datetime) -> dict[str, Any]:
     return {"Detections": detections, "Threats": list(threats.values())}
 
 
+def vulns(host: HostSpec, now: datetime) -> dict[str, Any]:
+    """The CurrentVersion key as Get-ItemProperty gives it (UBR and the version numbers are
+    DWORDs), the architecture, and the Uninstall keys' names and versions."""
+    os = host.os
+    return {
+        "Os": {
+            "ProductName": os.caption.removeprefix("Microsoft ").replace(
+                "Windows 11", "Windows 10"
+            ),
+            "CurrentBuildNumber": str(os.build),
+            "UBR": os.ubr,
+            "DisplayVersion": os.display_version or "",
+            "ReleaseId": "2009" if os.display_version else "",
+            "InstallationType": "Server" if os.server else "Client",
+            "EditionID": os.edition,
+            "CurrentVersion": "6.3",
+            "CurrentMajorVersionNumber": 10 if os.build >= 10240 else None,
+            "CurrentMinorVersionNumber": 0 if os.build >= 10240 else None,
+        },
+        "Arch": "AMD64",
+        "Programs": [{"Name": s.name, "Version": s.version} for s in host.software],
+    }
+
+
 EMULATORS: dict[str, Callable[[HostSpec, datetime], Any]] = {
     "host": host_info,
     "av": av,
@@ -461,4 +485,5 @@ EMULATORS: dict[str, Callable[[HostSpec, datetime], Any]] = {
     "software": software,
     "connections": connections,
     "infections": infections,
+    "vulns": vulns,
 }
