@@ -62,6 +62,7 @@ class Province:
     broker: str
     workdir: Path
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    brokers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "RAQUET_DB": self.db, "RAQUET_BROKER": self.broker}
@@ -165,6 +166,7 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Province]:
     workdir = tmp_path_factory.mktemp("distributed")
     fleets: dict[str, Fleet] = {}
     redis: subprocess.Popen[bytes] | None = None
+    province: Province | None = None
     try:
         for segment, prefix in SEGMENTS.items():
             fleet = Fleet(_scenario(prefix), workdir / segment, isolated=True)
@@ -177,15 +179,17 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Province]:
             _inventory(fleets, inventory)
             db = f"postgresql://raquet:{PASSWORD}@{first}/postgres"
             broker = f"redis://{first}:{REDIS_PORT}/0"
-            province = Province(fleets, inventory, db, broker, workdir)
+            province = Province(fleets, inventory, db, broker, workdir, brokers=[redis])
             # each segment's workers reach the broker and store at their own service address
             province.start_worker("td-1@jump-td", "td-lan")
             province.start_worker("td-2@jump-td", "td-lan")
             province.start_worker("vl-1@jump-vl", "vl-lan")
             yield province
     finally:
-        if redis is not None:
-            redis.kill()
+        for server in province.brokers if province is not None else [redis]:
+            if server is not None:
+                server.kill()
+                server.wait()
         for fleet in fleets.values():
             fleet.stop()
 
@@ -204,6 +208,8 @@ def _redis(addresses: list[str], workdir: Path) -> subprocess.Popen[bytes]:
     ):
         assert time.monotonic() < deadline, "redis-server did not start"
         time.sleep(0.2)
+    time.sleep(0.2)
+    assert server.poll() is None, "redis-server exited: is its port taken by a stale one?"
     return server
 
 
@@ -395,7 +401,7 @@ def test_a_broker_restart_loses_nothing(province: Province) -> None:
     subprocess.run(["redis-cli", "-h", address, "-p", str(REDIS_PORT), "shutdown", "nosave"])
     time.sleep(1)
     addresses = [fleet.service_address for fleet in province.fleets.values()]
-    _redis(addresses, province.workdir)
+    province.brokers.append(_redis(addresses, province.workdir))  # stopped with the module
     _finish(sweep)
     document = province.document("broker")
     assert _verdicts(document) == reference
