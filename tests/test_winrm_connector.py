@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from pyinfra.api import StringCommand
@@ -88,8 +89,7 @@ def gather(
 
 def raquet_script(padding: int = 0) -> Script:
     script = build(select(["av"]), "windows", Policy(), 10)
-    script.text += ("\n# " + "x" * 200) * (padding // 203)
-    return script
+    return replace(script, text=script.text + ("\n# " + "x" * 200) * (padding // 203))
 
 
 def sections_of(script: Script, stdout: list[str]) -> Sections:

@@ -130,7 +130,12 @@ def _creation_lock(path: Path | None) -> Iterator[None]:
     if path is None:
         yield
         return
-    with open(path, "ab") as handle:
+    try:
+        handle = open(path, "ab")  # noqa: SIM115 (held for the block below)
+    except OSError:  # a directory or file it may not write: SQLite's own error says so
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
