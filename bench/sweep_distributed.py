@@ -62,13 +62,15 @@ def _redis(address: str, workdir: Path, stack: ExitStack) -> str:
     return f"redis://{address}:{REDIS_PORT}/0"
 
 
-def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """Wall seconds, the process's own CPU seconds (user + sys, from wait4) and its exit."""
+def _timed(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, float, int]:
+    """Wall seconds, the process's own CPU seconds (user + sys, from wait4) and its exit;
+    its stderr kept in `log`."""
     started = time.monotonic()
-    process = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(process.pid, 0)
+    with log.open("wb") as errors:
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        _, status, usage = os.wait4(process.pid, 0)
     return (
         time.monotonic() - started,
         usage.ru_utime + usage.ru_stime,
@@ -98,7 +100,7 @@ def main() -> None:
         broker = _redis(address, workdir, stack)
         stack.enter_context(throwaway_server(listen=[address], password=PASSWORD))
         db = f"postgresql://raquet:{PASSWORD}@{address}/postgres"
-        inventory = inventory_for(lab_hosts([fleet], args.hosts), workdir / "inventory.json")
+        inventory = inventory_for(lab_hosts([fleet], args.hosts), workdir / "inventory.yml")
         env = os.environ | {"RAQUET_DB": db, "RAQUET_BROKER": broker}
         concurrency = max(1, 500 // args.workers)  # the local sweep's default --parallel, shared
         for n in range(args.workers):
@@ -128,9 +130,15 @@ def main() -> None:
         for run in range(args.runs):
             local_json, dist_json = workdir / f"local-{run}.json", workdir / f"dist-{run}.json"
             local = _timed(
-                ["ip", "netns", "exec", fleet.jump_netns, *sweep, "--json", str(local_json)], env
+                ["ip", "netns", "exec", fleet.jump_netns, *sweep, "--json", str(local_json)],
+                env,
+                workdir / f"local-{run}.log",
             )
-            dist = _timed([*sweep, "--distributed", "--json", str(dist_json)], env)
+            dist = _timed(
+                [*sweep, "--distributed", "--json", str(dist_json)],
+                env,
+                workdir / f"dist-{run}.log",
+            )
             same = _hosts_in(local_json) == _hosts_in(dist_json)
             rows.append(
                 [run + 1, f"{local[0]:.2f}", f"{dist[0]:.2f}", f"{dist[0] / local[0]:.2f}", same]
