@@ -187,18 +187,7 @@ class Sweeps(Detections):
 
     def pending_hosts(self, sweep_id: str) -> list[tuple[str, str]]:
         """Planned (host, unit) pairs without a result, in the order they were planned."""
-        recorded = exists().where(
-            HostResultRow.sweep_id == PlannedHostRow.sweep_id,
-            HostResultRow.host == PlannedHostRow.host,
-        )
-        query = (
-            select(PlannedHostRow.host, PlannedHostRow.unit)
-            .where(PlannedHostRow.sweep_id == sweep_id, ~recorded)
-            .order_by(PlannedHostRow.position)
-        )
-        with self._sessions.begin() as session:
-            self._sweep(session, sweep_id)
-            return [(host, unit) for host, unit in session.execute(query)]
+        return [(host, unit) for host, unit, _ in self.pending_planned(sweep_id)]
 
     def pending_planned(self, sweep_id: str) -> list[tuple[str, str, str]]:
         """Planned (host, unit, segment) without a result, in plan order: what a
