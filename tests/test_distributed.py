@@ -56,11 +56,23 @@ def test_queues_are_named_for_their_segment() -> None:
 def test_a_worker_that_vanishes_makes_its_segment_owed_until_a_worker_is_back() -> None:
     watch = _Watch({"td": ["a", "b"], "vl": ["c"]}, wait=30)
     again, abandoned = watch.update({"td": ["b"], "vl": ["c"]}, {"td", "vl"}, now=0)
-    assert (again, abandoned) == ({"td"}, set())  # b is still there: queued again at once
-    again, abandoned = watch.update({"td": ["b"]}, {"td", "vl"}, now=5)
-    assert (again, abandoned) == (set(), set())  # vl has none now, owed, waiting
-    again, abandoned = watch.update({"td": ["b"], "vl": ["c"]}, {"td", "vl"}, now=10)
+    assert (again, abandoned) == (set(), set())  # a missed one reply: maybe only busy
+    again, abandoned = watch.update({"td": ["b"], "vl": ["c"]}, {"td", "vl"}, now=5)
+    assert (again, abandoned) == ({"td"}, set())  # missed two: gone, b takes td's hosts
+    again, abandoned = watch.update({"td": ["b"]}, {"td", "vl"}, now=10)
+    assert (again, abandoned) == (set(), set())  # c missed once
+    again, abandoned = watch.update({"td": ["b"]}, {"td", "vl"}, now=15)
+    assert (again, abandoned) == (set(), set())  # c gone: vl owed, but no worker to take it
+    again, abandoned = watch.update({"td": ["b"], "vl": ["c"]}, {"td", "vl"}, now=20)
     assert (again, abandoned) == ({"vl"}, set())  # c restarted: vl's pending queued again
+
+
+def test_a_busy_worker_that_misses_one_reply_costs_nothing() -> None:
+    watch = _Watch({"td": ["a"]}, wait=30)
+    for now in range(0, 100, 10):
+        answer = {"td": ["a"]} if now % 20 else {}  # every other reply missed
+        assert watch.update(answer, {"td"}, now=now) == (set(), set())
+    assert watch.owed == set()
 
 
 def test_a_segment_without_workers_is_given_up_after_the_wait() -> None:

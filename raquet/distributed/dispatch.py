@@ -31,6 +31,7 @@ POLL = 0.5
 WORKERS_EVERY = 5.0
 WORKERS_WHILE_OWED = 2.0  # looking for a segment's worker: sooner
 _INSPECT_TIMEOUT = 1.0
+MISSED_LOOKS = 2  # a worker missing from this many looks in a row is gone
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,18 @@ class _Watch:
     A worker that disappears holds its tasks until the broker's visibility timeout, and
     a broker that stopped answering may have lost its queues: either way the segment is
     owed its pending hosts again, queued as soon as it has a live worker (another one,
-    or the same restarted). A segment without any worker for `wait` seconds (while the
-    broker answers) has its pending hosts recorded as not swept."""
+    or the same restarted). A busy worker can miss one inspect reply, so a worker counts
+    as gone only when it is missing from `MISSED_LOOKS` looks in a row: taking one missed
+    reply for a death would queue every pending host of its segment again. A segment
+    without any worker for `wait` seconds (while the broker answers) has its pending
+    hosts recorded as not swept."""
 
     def __init__(self, live: dict[str, list[str]], wait: float) -> None:
-        self.live = live
+        self.live = {segment: set(names) for segment, names in live.items()}
         self.wait = wait
         self.owed: set[str] = set()
         self.without: dict[str, float] = {}
+        self.missed: dict[tuple[str, str], int] = {}
 
     def update(
         self, answer: dict[str, list[str]] | None, pending: set[str], now: float
@@ -141,8 +146,7 @@ class _Watch:
         if answer is None:
             self.owed |= pending
             return set(), set()
-        self.owed |= {s for s, names in self.live.items() if set(names) - set(answer.get(s, []))}
-        self.live = answer
+        self.owed |= self._lost_a_worker(answer)
         again = {s for s in self.owed & pending if answer.get(s)}
         self.owed -= again
         abandoned = set()
@@ -152,6 +156,23 @@ class _Watch:
             elif now - self.without.setdefault(segment, now) >= self.wait:
                 abandoned.add(segment)
         return again, abandoned
+
+    def _lost_a_worker(self, answer: dict[str, list[str]]) -> set[str]:
+        """The segments a known worker has now been missing from for MISSED_LOOKS looks."""
+        lost = set()
+        for segment, names in self.live.items():
+            for name in names - set(answer.get(segment, [])):
+                missed = self.missed[segment, name] = self.missed.get((segment, name), 0) + 1
+                if missed >= MISSED_LOOKS:
+                    lost.add(segment)
+        for key in [k for k, n in self.missed.items() if n >= MISSED_LOOKS]:
+            self.live[key[0]].discard(key[1])
+            del self.missed[key]
+        for segment, seen in answer.items():
+            self.live.setdefault(segment, set()).update(seen)
+            for name in seen:
+                self.missed.pop((segment, name), None)
+        return lost
 
 
 def _answer(app: Celery) -> dict[str, list[str]] | None:
