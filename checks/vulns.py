@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any, Literal
 
 from checks.base import Check, Context, HostFacts, Sections, clean
@@ -26,7 +27,7 @@ from raquet.models import Finding, Host, OsName, Severity
 from raquet.policy import Policy, VulnsPolicy
 
 if TYPE_CHECKING:
-    from raquet.vulns import Installed, Match, Scheme, VulnIndex
+    from raquet.vulns import DatasetInfo, Installed, Match, Scheme, VulnIndex
 
 LINUX = r"""
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -204,6 +205,8 @@ class Target:
     """Those of them matched by CPE (browsers…)."""
     noun: str = "packages"
     skipped: int = 0
+    manager: str | None = None
+    """The package database the host listed (`dpkg`, `rpm`); None on Windows."""
 
 
 class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
@@ -246,7 +249,12 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
         return self.verdict(index.match(target.installed), target, ctx.policy.vulns, index)
 
     def verdict(
-        self, matches: list[Match], target: Target, policy: VulnsPolicy, index: VulnIndex
+        self,
+        matches: list[Match],
+        target: Target,
+        policy: VulnsPolicy,
+        index: VulnIndex,
+        now: datetime | None = None,
     ) -> Finding:
         ignored_ids = policy.ignored
         ignored: dict[str, set[str]] = {}
@@ -318,11 +326,18 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
                 for cve, names in sorted(ignored.items())
             ],
         }
+        if target.manager is not None:
+            evidence["package_manager"] = target.manager
+        data, stale = _data_used(index, target, policy, now or datetime.now(UTC))
+        evidence["data"] = data
+        evidence["max_data_age_days"] = policy.max_data_age_days
+        evidence["stale_data"] = stale
         if target.skipped:
             evidence["skipped_lines"] = target.skipped
         uncovered = None if target.covered else _uncovered_reason(target, index)
         if uncovered is not None:
             evidence["not_covered"] = uncovered
+        warning = _stale_warning(stale, policy.max_data_age_days)
         if failing:
             shown = []
             for component in components[:3]:
@@ -340,7 +355,7 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
                 check=self.name,
                 status="fail",
                 severity=max((e["severity"] for e in failing), key=ORDER.index),
-                title=title,
+                title=title + warning,
                 evidence=evidence,
             )
         if uncovered is not None:
@@ -348,7 +363,7 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
                 check=self.name,
                 status="not_applicable",
                 severity="info",
-                title=uncovered,
+                title=uncovered + warning,
                 evidence=evidence,
             )
         below = f" ({len(found)} below it)" if found else ""
@@ -359,7 +374,8 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
             check=self.name,
             status="pass",
             severity="info",
-            title=f"No known vulnerabilities at or above {policy.fail_on} among {what}{below}",
+            title=f"No known vulnerabilities at or above {policy.fail_on} among {what}{below}"
+            + warning,
             evidence=evidence,
         )
 
@@ -373,11 +389,15 @@ def _scheme(space: str) -> Scheme:
 
 
 def _upgrades(failing: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per failing component, the version that fixes every one of its failing
-    vulnerabilities the data gives a fix for (the highest of their fixes), and its KB."""
+    """Per failing component and data space, the version that fixes every one of its
+    failing vulnerabilities the data gives a fix for (the highest of their fixes), its KB,
+    the version installed, the name the data gives it (the source package) and the CVEs
+    that fix closes. Versions are compared only within one space (one scheme): a Debian
+    chromium's dpkg fix and NVD's dotted one for the same package are two upgrades."""
     from raquet.vulns.versions import version_key
 
-    best: dict[str, tuple[Any, str, str | None]] = {}
+    best: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+    cves: dict[tuple[str, str], list[str]] = {}
     for entry in failing:
         fixed = entry["fixed"]
         if not fixed:
@@ -386,13 +406,80 @@ def _upgrades(failing: list[dict[str, Any]]) -> list[dict[str, Any]]:
             key = version_key(_scheme(entry["space"]), fixed)
         except ValueError:
             continue
-        known = best.get(entry["component"])
+        where = (entry["component"], entry["space"])
+        cves.setdefault(where, [])
+        if entry["cve"] not in cves[where]:
+            cves[where].append(entry["cve"])
+        known = best.get(where)
         if known is None or key > known[0]:
-            best[entry["component"]] = (key, fixed, entry["kb"])
+            best[where] = (key, entry)
     return [
-        {"component": component, "fixed": fixed, "kb": kb}
-        for component, (_, fixed, kb) in sorted(best.items())
+        {
+            "component": component,
+            "fixed": entry["fixed"],
+            "kb": entry["kb"],
+            "space": space,
+            "version": entry["version"],
+            "package": entry["package"],
+            "cves": cves[component, space][:SHOWN],
+        }
+        for (component, space), (_, entry) in sorted(best.items())
     ]
+
+
+def _data_used(
+    index: VulnIndex, target: Target, policy: VulnsPolicy, now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each data set the host was judged against (one covering its OS, or applications by
+    CPE when it has any), with where and when it came from, its newest record's day and its
+    age; and those older than `max_data_age_days`. The age is counted from the newest
+    record when the format dates records (a file downloaded months ago and imported today
+    is months old), never from later than the import."""
+    wanted = {target.space} if target.covered and target.space else set()
+    if target.applications:
+        wanted.add("cpe")
+    data: list[dict[str, Any]] = []
+    stale: list[dict[str, Any]] = []
+    for name, info in sorted(index.datasets().items()):
+        if not info.spaces & wanted:
+            continue
+        age = _age(info, now)
+        data.append(
+            {
+                "name": clean(name, 256),
+                "format": info.format,
+                "source": clean(info.source, 1024) if info.source else None,
+                "imported_at": info.imported_at.isoformat() if info.imported_at else None,
+                "newest_record": info.newest,
+                "age_days": age,
+            }
+        )
+        if age is not None and age > policy.max_data_age_days:
+            stale.append({"name": clean(name, 256), "age_days": age})
+    return data, stale
+
+
+def _age(info: DatasetInfo, now: datetime) -> float | None:
+    """Days since the data set's newest record (else its import), one decimal."""
+    moment = info.imported_at
+    if info.newest is not None:
+        try:
+            newest = datetime.combine(date.fromisoformat(info.newest), time(), UTC)
+        except ValueError:
+            newest = None
+        if newest is not None and (moment is None or newest < moment):
+            moment = newest
+    if moment is None:
+        return None
+    return round(max((now - moment).total_seconds(), 0.0) / 86400, 1)
+
+
+def _stale_warning(stale: list[dict[str, Any]], limit: float) -> str:
+    if not stale:
+        return ""
+    names = ", ".join(f"{s['name']} ({s['age_days']:g} days)" for s in stale[:3])
+    more = f" and {len(stale) - 3} more" if len(stale) > 3 else ""
+    return f"; vulnerability data older than {limit:g} days: {names}{more}"
 
 
 def _uncovered_reason(target: Target, index: VulnIndex) -> str:
@@ -430,6 +517,7 @@ def _linux_target(state: LinuxVulnState, facts: HostFacts, index: VulnIndex) -> 
         packages=len(state.packages),
         applications=applications,
         skipped=state.skipped,
+        manager=state.manager,
     )
 
 

@@ -334,6 +334,9 @@ class VulnsPolicy(_Section):
     score (the Debian tracker's "not yet assigned", which many serious CVEs still carry):
     high by default, since such a record is known, dated and usually fixed by an update."""
     ignore: list[VulnIgnore] = Field(default_factory=list)
+    max_data_age_days: Days = 30
+    """Vulnerability data older than this (its newest record, else its import) is said to be
+    stale in the finding: new vulnerabilities are missing from it. Verdicts are kept."""
 
     @cached_property
     def ignored(self) -> dict[str, str]:

@@ -311,6 +311,11 @@ class Explainer:
         parts = [facts]
         if ev.get("not_covered"):
             parts.append(self.say("vulns_not_covered", os=str(ev.get("os") or "")))
+        stale = [_map(s) for s in _seq(ev.get("stale_data"))][:SHOWN]
+        if stale:
+            named = [(str(s.get("name") or ""), _number(s.get("age_days"))) for s in stale]
+            limit = _number(ev.get("max_data_age_days")) or 30
+            parts.append(self.say("vulns_stale", datasets=named, limit=limit))
         windows = any(e.get("kb") for e in failing)
         parts.append(self.say("vulns_action", windows=windows))
         return self._done(title, self._sentences(parts))

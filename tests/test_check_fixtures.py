@@ -2,7 +2,8 @@
 
 Each `tests/fixtures/checks/<check>/<case>.yml` holds the sections a host sent and the
 finding they must give: status, title and the evidence keys listed (others may be added).
-`vulns:` names the data sets of tests/fixtures/vulns/ the case's store would hold.
+`vulns:` names the data sets of tests/fixtures/vulns/ the case's store would hold;
+`policy:` is the policy the case is judged by (default: the shipped one).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from checks import registry
 from checks.base import Context, HostFacts, Sections
 from raquet.feeds import IndicatorSet
 from raquet.models import Host
+from raquet.policy import Policy
 from raquet.vulns import VulnIndex, load_index
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
@@ -35,6 +37,7 @@ def test_fixture(path: Path) -> None:
     sections = Sections({k: str(v).rstrip("\n") for k, v in case["sections"].items()})
     host = Host(name="fixture", address="192.0.2.1", **case["host"])
     ctx = Context(
+        policy=Policy.model_validate(case.get("policy") or {}),
         indicators=_indicators(case.get("indicators")),
         vulns=_vulns(tuple(case["vulns"])) if "vulns" in case else None,
     )

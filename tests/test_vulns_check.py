@@ -197,8 +197,23 @@ def test_vulnerable_packages_are_reported_and_nothing_else() -> None:
     }
     assert {c for c, _ in _pairs(finding, failing_only=False)} == {"libc6", "libssl3"}
     assert finding.evidence["upgrades"] == [
-        {"component": "libc6", "fixed": "2.36-9+deb12u7", "kb": None}
+        {
+            "component": "libc6",
+            "fixed": "2.36-9+deb12u7",
+            "kb": None,
+            "space": "debian:12",
+            "version": "2.36-9+deb12u4",
+            "package": "glibc",
+            "cves": [
+                "CVE-2024-2961",
+                "CVE-2024-33599",
+                "CVE-2024-33600",
+                "CVE-2024-33601",
+                "CVE-2024-33602",
+            ],
+        }
     ]
+    assert finding.evidence["package_manager"] == "dpkg"
 
 
 def test_fixed_versions_are_not_reported() -> None:

@@ -78,12 +78,14 @@ def encode(vulnerability: Vulnerability) -> str:
         vulnerability.format,
         affected,
     ]
+    if vulnerability.modified is not None:  # rows written before it have six fields
+        document.append(vulnerability.modified)
     return json.dumps(document, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
 
 
 def decode(payload: str, dataset: str) -> Vulnerability:
     """The record a row holds, named as the data set it was imported as."""
-    ident, cves, severity, cvss, fmt, affected = json.loads(payload)
+    ident, cves, severity, cvss, fmt, affected, *rest = json.loads(payload)
     intern = sys.intern
     return Vulnerability(
         id=ident,
@@ -105,6 +107,7 @@ def decode(payload: str, dataset: str) -> Vulnerability:
             )
             for space, package, scheme, ranges, versions, fixed, kb, platform in affected
         ),
+        modified=intern(rest[0]) if rest and isinstance(rest[0], str) else None,
     )
 
 
@@ -237,11 +240,18 @@ class Vulns(StoreBase):
         index = VulnIndex()
         with self._sessions.begin() as session:
             datasets = session.execute(
-                select(VulnDatasetRow.id, VulnDatasetRow.name).order_by(VulnDatasetRow.name)
+                select(
+                    VulnDatasetRow.id,
+                    VulnDatasetRow.name,
+                    VulnDatasetRow.source,
+                    VulnDatasetRow.format,
+                    VulnDatasetRow.imported_at,
+                ).order_by(VulnDatasetRow.name)
             ).all()
             if not datasets:
                 return None
-            for dataset_id, name in datasets:
+            for dataset_id, name, source, fmt, imported_at in datasets:
+                index.describe(name, source, fmt, imported_at)
                 query = (
                     select(VulnRecordRow.payload)
                     .where(VulnRecordRow.dataset_id == dataset_id)

@@ -8,7 +8,7 @@ compares (`raquet.vulns.versions`).
     index.match(Installed(os=("debian", "12"), packages=[("libc6", "glibc", "2.36-9+deb12u3")]))
 """
 
-from raquet.vulns.index import VulnIndex, os_space
+from raquet.vulns.index import DatasetInfo, VulnIndex, os_space
 from raquet.vulns.model import (
     Affected,
     Application,
@@ -27,6 +27,7 @@ from raquet.vulns.versions import Scheme, compare, version_key
 __all__ = [
     "Affected",
     "Application",
+    "DatasetInfo",
     "Format",
     "FormatChoice",
     "Installed",

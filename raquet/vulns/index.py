@@ -18,6 +18,7 @@ import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import itemgetter
 
 from raquet.errors import Problem
@@ -83,11 +84,26 @@ class _Postings:
         yield from self.exact.get(key, ())
 
 
+@dataclass(slots=True)
+class DatasetInfo:
+    """One data set an index holds: where and when it came from (`describe`, from the store)
+    and, from its records, the newest record's day and the spaces it covers."""
+
+    name: str
+    source: str | None = None
+    format: str | None = None
+    imported_at: datetime | None = None
+    newest: str | None = None
+    """The newest record's `modified` day (`YYYY-MM-DD`), when the format dates records."""
+    spaces: set[str] = field(default_factory=set)
+
+
 class VulnIndex:
     """Vulnerabilities of any number of data sets, indexed for `match`."""
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str], _Postings] = {}
+        self._datasets: dict[str, DatasetInfo] = {}
         self.records = 0
         self.skipped = 0
         """Ranges or versions `add` could not key (never from raquet's own parsers)."""
@@ -98,7 +114,14 @@ class VulnIndex:
     def add(self, vulnerability: Vulnerability) -> None:
         """Index one record (every affected entry, range and listed version)."""
         self.records += 1
+        info = self._datasets.get(vulnerability.dataset)
+        if info is None:
+            info = self._datasets[vulnerability.dataset] = DatasetInfo(vulnerability.dataset)
+        modified = vulnerability.modified
+        if modified is not None and (info.newest is None or modified > info.newest):
+            info.newest = modified
         for affected in vulnerability.affected:
+            info.spaces.add(affected.space)
             name = _name(affected.space, affected.package)
             postings = self._keys.get((affected.space, name))
             if postings is None:
@@ -132,6 +155,20 @@ class VulnIndex:
                     self.skipped += 1
                     continue
                 postings.exact.setdefault(key, []).append(ref)
+
+    def describe(
+        self, name: str, source: str, fmt: str, imported_at: datetime | None
+    ) -> DatasetInfo:
+        """Say where and when data set `name` came from (the store's record of its import)."""
+        info = self._datasets.get(name)
+        if info is None:
+            info = self._datasets[name] = DatasetInfo(name)
+        info.source, info.format, info.imported_at = source, fmt, imported_at
+        return info
+
+    def datasets(self) -> dict[str, DatasetInfo]:
+        """Every data set of the index, by name."""
+        return dict(self._datasets)
 
     def spaces(self) -> frozenset[str]:
         """What the indexed data covers: `debian:12`, `rocky:9`, `cpe`, `windows`…"""

@@ -16,8 +16,10 @@ makes about a million of them, and they are built only by raquet's own parsers.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 from raquet.vulns.versions import Scheme
@@ -74,6 +76,27 @@ class Vulnerability:
     dataset: str
     format: Format
     affected: tuple[Affected, ...]
+    modified: str | None = None
+    """The day the record was last changed (`YYYY-MM-DD`, UTC) when the data says it (OSV
+    `modified`, NVD `lastModified`, MSRC's revision history; the Debian tracker has none):
+    how old a data set is, told by its newest record (`record_day`)."""
+
+
+def record_day(value: object) -> str | None:
+    """An ISO 8601 date or time from a data set (`2024-05-08T00:00:00Z`, `2024-04-09T07:00:00`,
+    `2024-05-08T12:31:05.123`) as the UTC day `YYYY-MM-DD`, interned (records share their
+    days, so an index of 300,000 records holds a few thousand strings); None otherwise."""
+    if not isinstance(value, str) or not 10 <= len(value) <= 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    if not 1990 <= moment.year <= 9999:
+        return None
+    return sys.intern(moment.date().isoformat())
 
 
 @dataclass(frozen=True, slots=True)

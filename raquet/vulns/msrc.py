@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from raquet.errors import Problem
-from raquet.vulns.model import Affected, Range, Vulnerability
+from raquet.vulns.model import Affected, Range, Vulnerability, record_day
 from raquet.vulns.source import items, mapping, open_json, stream, text
 from raquet.vulns.versions import version_key
 
@@ -170,6 +170,14 @@ def parse_vulnerability(
         dataset=dataset,
         format="msrc",
         affected=tuple(affected),
+        modified=max(
+            (
+                day
+                for revision in items(entry.get("RevisionHistory"))
+                if (day := record_day(mapping(revision).get("Date"))) is not None
+            ),
+            default=None,
+        ),
     )
 
 

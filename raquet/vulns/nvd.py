@@ -31,7 +31,7 @@ from typing import Any
 from raquet.errors import Problem
 from raquet.vulns.cpe import parse_cpe23
 from raquet.vulns.cvss import rating
-from raquet.vulns.model import Affected, Range, Vulnerability
+from raquet.vulns.model import Affected, Range, Vulnerability, record_day
 from raquet.vulns.source import items, mapping, open_json, stream, text
 from raquet.vulns.versions import version_key
 
@@ -99,6 +99,7 @@ def parse_cve(entry: Any, *, file: str, pointer: str, dataset: str) -> Iterator[
             dataset=dataset,
             format="nvd",
             affected=tuple(affected),
+            modified=record_day(cve.get("lastModified")) or record_day(cve.get("published")),
         )
 
 

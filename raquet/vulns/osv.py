@@ -31,7 +31,7 @@ from typing import Any
 
 from raquet.errors import Problem
 from raquet.vulns.cvss import cvss3_score, rating
-from raquet.vulns.model import Affected, Range, Vulnerability
+from raquet.vulns.model import Affected, Range, Vulnerability, record_day
 from raquet.vulns.source import (
     MAX_MEMBERS,
     MAX_RECORD_BYTES,
@@ -184,6 +184,7 @@ def parse_record(record: Any, *, file: str, pointer: str, dataset: str) -> Itera
         dataset=dataset,
         format="osv",
         affected=tuple(affected),
+        modified=record_day(record.get("modified")) or record_day(record.get("published")),
     )
 
 
