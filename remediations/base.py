@@ -44,6 +44,11 @@ class Remedy:
     finding: Finding
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    verified: Callable[[Finding | None], list[str]] | None = None
+    """After an apply: what the re-swept finding says of each thing this remedy was to fix
+    (`vulns`: per package, whether the fixed version was reached), as lines to show."""
+    outcome: list[str] = field(default_factory=list)
+    """Those lines, once the re-sweep is in."""
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,14 @@ def outcome(targets: list[Target], results: dict[str, HostResult]) -> str:
     table = tabulate(
         rows, headers=["host", "check", "status", "changes", "id", "detail"], tablefmt="simple"
     )
+    verified = [
+        printable(f"  {target.host.name} {job.check}: {line}")
+        for target in targets
+        for job in target.jobs
+        for line in job.remedy.outcome
+    ]
+    if verified:
+        table += "\n\nverified after the apply:\n" + "\n".join(verified)
     if reboots:
         table += "\n\nreboot required (run with --reboot to let raquet reboot): " + ", ".join(
             reboots

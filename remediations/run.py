@@ -17,7 +17,7 @@ from raquet.console import err
 from raquet.errors import InputError
 from raquet.gather import sweep_context
 from raquet.inventory import load_inventory
-from raquet.models import Finding, Host, Inventory
+from raquet.models import Finding, Host, HostResult, Inventory
 from raquet.policy import Policy, load_policy
 from raquet.remediate import (
     Engine,
@@ -158,6 +158,7 @@ def _apply(
         for job in target.jobs:
             if target.reachable:
                 judge(job, results.get(target.host.name))
+                _verified(job, results.get(target.host.name))
             else:
                 job.status, job.error = "failed", f"not applied: {target.error}"
             record(log, target, job, started, who, verify_id)
@@ -167,6 +168,20 @@ def _apply(
         return EXIT_UNREACHABLE
     done = all(job.status == "fixed" for t in targets for job in t.jobs)
     return EXIT_OK if done else EXIT_FAILED
+
+
+def _verified(job: Job, result: HostResult | None) -> None:
+    """What the re-sweep says of each thing the remedy was to fix (`Remedy.verified`); a
+    remediation that is not fixed carries the items left in its error (the log keeps it)."""
+    if job.remedy.verified is None:
+        return
+    after = None
+    if result is not None and result.status == "swept":
+        after = next((f for f in result.findings if f.check == job.check), None)
+    job.remedy.outcome = job.remedy.verified(after)
+    left = [line for line in job.remedy.outcome if " reached" not in line or "not reached" in line]
+    if job.status != "fixed" and left:
+        job.error = "; ".join([*filter(None, [job.error]), *left])[:2000]
 
 
 def _undo(log: RemediationLog, inv: Inventory, ref: str, options: Options) -> int:
