@@ -80,6 +80,30 @@ def patch() -> None:
         monkey.patch_all()
     finally:
         metadata.entry_points = original
+    _import_lazily("invoke")  # after patching, which reads every module's attributes
+
+
+def _import_lazily(name: str) -> None:
+    """`name` in `sys.modules` as a stand-in that imports the real module at the first
+    attribute read and answers from it.
+
+    paramiko imports invoke only to run `Match exec` lines of an ssh_config, which raquet's
+    connections never read; importing it (and the unittest.mock, asyncio and YAML it pulls
+    in) was about a third of paramiko's import time. (importlib's LazyLoader would not do:
+    the `import` statement itself reads the module's `__spec__`, which loads it.)"""
+    import importlib.util
+
+    if name not in sys.modules and importlib.util.find_spec(name) is not None:
+        sys.modules[name] = _Deferred(name)
+
+
+class _Deferred(ModuleType):
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
 
 
 class _PatchFirst:

@@ -16,9 +16,12 @@ one that does not (`report`) is `deferred`, imported only when its command runs.
 
 from __future__ import annotations
 
+import copy
 import importlib
+import os
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -361,10 +364,8 @@ def sweep(
     raquet.patch()  # gevent's, before the store, pyinfra and paramiko are imported
     from checks import select as select_checks
     from raquet.console import Redact, summary
-    from raquet.gather import sweep_context
     from raquet.policy import load_policy
-    from raquet.store import Store
-    from raquet.sweep import SweepOptions, run
+    from raquet.sweep import Begun, SweepOptions, run_beginning
     from raquet.targets import require_secrets
     from raquet.waivers import load_waivers
 
@@ -397,33 +398,56 @@ def sweep(
         waivers=waived,
     )
     app = _broker(broker) if distributed else None
-    with Store(db) as store:
-        if app is not None and store.engine.dialect.name == "sqlite":
-            err.print(
-                "[yellow]a distributed sweep with an SQLite store works only when every "
-                "worker runs on this machine: give the workers' PostgreSQL store (--db)[/yellow]"
+    begun: list[Begun] = []
+    with ExitStack() as closing:
+
+        def begin() -> Begun:
+            """The store opened, the sweep begun (or the unfinished one found), the context
+            built: before any host is connected when the store decides which hosts to sweep
+            (--resume) or workers sweep them, else once the first connections are under way."""
+            nonlocal hosts
+            if begun:
+                return begun[0]
+            from raquet.gather import sweep_context
+            from raquet.store import Store
+
+            store = closing.enter_context(Store(db))
+            if app is not None and store.engine.dialect.name == "sqlite":
+                err.print(
+                    "[yellow]a distributed sweep with an SQLite store works only when every "
+                    "worker runs on this machine: give the workers' PostgreSQL store (--db)[/yellow]"
+                )
+            sweep_id, hosts, judged_by = _begin_or_resume(
+                store, inv, hosts, options, pol, policy, resume
             )
-        sweep_id, hosts, pol = _begin_or_resume(store, inv, hosts, options, pol, policy, resume)
-        if Verbosity.level:
-            err.print(
-                f"sweep {sweep_id}: {len(hosts)} hosts, checks {', '.join(options.checks)}, "
-                f"store {store.url}",
-                markup=False,
-            )
-        with SweepProgress(len(hosts)) as progress:
+            if Verbosity.level:
+                err.print(
+                    f"sweep {sweep_id}: {len(hosts)} hosts, checks {', '.join(options.checks)}, "
+                    f"store {store.url}",
+                    markup=False,
+                )
             ctx = replace(
-                sweep_context(store, pol, options.checks), waivers=options.waivers or None
+                sweep_context(store, judged_by, options.checks), waivers=options.waivers or None
             )
             if "connections" in options.checks and ctx.indicators is None and Verbosity.level:
                 err.print(
                     "[yellow]no indicator feeds imported: `connections` will report an error "
                     "(raquet feeds import FILE)[/yellow]"
                 )
+            begun.append(Begun(store, sweep_id, ctx))
+            return begun[0]
+
+        if resume or app is not None:
+            begin()
+        with SweepProgress(len(hosts)) as progress:
             if app is not None:
-                results = _dispatched(app, store, sweep_id, hosts, options, worker_wait, progress)
+                first = begun[0]
+                results = _dispatched(
+                    app, first.store, first.sweep_id, hosts, options, worker_wait, progress
+                )
             else:
-                results = run(hosts, ctx, store, sweep_id, options, on_result=progress)
-        document = _conclude(store, sweep_id, results).localized(inv.timezone)
+                results = run_beginning(hosts, begin, options, on_result=progress)
+        document = _conclude(begun[0].store, begun[0].sweep_id, results).localized(inv.timezone)
     if json_file:
         write_json(json_file, document.model_dump(mode="json"))
     if Verbosity.level:
@@ -472,8 +496,6 @@ def _dispatched(
 
 
 def _secrets(hosts: list[Host]) -> list[str]:
-    import os
-
     names = {h.ssh_password_env for h in hosts} | {h.winrm_password_env for h in hosts}
     return [os.environ[n] for n in names if n and n in os.environ]
 
@@ -833,8 +855,43 @@ def _name_values(command: Any) -> None:
 _METAVARS = {"int": "N", "float": "NUMBER", "datetime": "DATE"}
 
 
+_ROOT_FLAGS = frozenset({"-q", "--quiet", "--debug", "-v", "--verbose"})
+
+
+def invoked(argv: list[str]) -> typer.Typer:
+    """The app with only the command `argv` invokes, when that is plain to see: typer builds
+    every command's click parameters from its signature (about 0.2 s for all of raquet's),
+    and one run needs one. The root's own options before the command are allowed; anything
+    else (`--help`, `--version`, completion, no command, an unknown one) gets the whole app,
+    so every help page and every error is the one the whole app gives."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--config":
+            next(args, None)
+        elif arg.startswith("--config=") or arg in _ROOT_FLAGS or arg.strip("v") == "-" != arg:
+            continue
+        else:
+            break
+    else:
+        return app
+    commands = [c for c in app.registered_commands if _command_name(c) == arg]
+    groups = [g for g in app.registered_groups if g.name == arg]
+    if not commands and not groups:
+        return app
+    only = copy.copy(app)
+    only.registered_commands, only.registered_groups = commands, groups
+    return only
+
+
+def _command_name(info: Any) -> str:
+    return info.name or typer.main.get_command_name(info.callback.__name__)
+
+
 def main() -> None:
-    command = typer.main.get_command(app)
+    if any(k.startswith("_RAQUET_COMPLETE") for k in os.environ):  # completion: every command
+        command = typer.main.get_command(app)
+    else:
+        command = typer.main.get_command(invoked(sys.argv[1:]))
     _name_values(command)
     try:
         command(prog_name="raquet")

@@ -22,9 +22,9 @@ from raquet.feeds import IndicatorSet
 from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
 from raquet.script import Script, build
-from raquet.store import Store
 
 if TYPE_CHECKING:
+    from raquet.store import Store
     from raquet.vulns import VulnIndex
 
 
@@ -100,6 +100,8 @@ def sweep_context(store: Store, policy: Policy, checks: list[str]) -> Context:
 @cache
 def stored_indicators(db: str | None, feeds: tuple[str, ...] | None) -> IndicatorSet | None:
     """The store's feeds indexed once per process, for callers that judge host by host."""
+    from raquet.store import Store
+
     with Store(db) as store:
         indicators = store.indicator_set(list(feeds) if feeds is not None else None)
     return indicators if len(indicators) else None
@@ -108,5 +110,7 @@ def stored_indicators(db: str | None, feeds: tuple[str, ...] | None) -> Indicato
 @cache
 def stored_vulns(db: str | None) -> VulnIndex | None:
     """The store's vulnerability data indexed once per process (`deploys/sweep.py`)."""
+    from raquet.store import Store
+
     with Store(db) as store:
         return store.vuln_index()

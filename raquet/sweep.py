@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 import resource
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import pyinfra.connectors.util
+from gevent.event import AsyncResult
 from paramiko import SSHException
 from pyinfra.api import State
 from pyinfra.api.exceptions import ConnectError
@@ -31,10 +33,12 @@ from raquet.channel import OutputTooLarge, SudoPasswordRequired, run_script
 from raquet.gather import judge, split
 from raquet.models import Host, HostResult, HostStatus
 from raquet.script import build
-from raquet.store import Store, StoreError
-from raquet.store.writer import ResultWriter
 from raquet.targets import make_state
 from raquet.waivers import Waiver
+
+if TYPE_CHECKING:
+    from raquet.store import Store, StoreError
+    from raquet.store.writer import ResultWriter
 
 log = logging.getLogger("raquet")
 
@@ -78,6 +82,17 @@ class SweepOptions:
             self.waivers = [Waiver.model_validate(w) for w in stored["waivers"]]
 
 
+@dataclass
+class Begun:
+    """What a sweep's hosts wait for once connected: the store, the sweep begun in it (its
+    plan recorded), and the context the hosts are judged in."""
+
+    store: Store
+    sweep_id: str
+    ctx: Context
+    swept_by: str | None = None
+
+
 def run(
     hosts: list[Host],
     ctx: Context,
@@ -87,7 +102,25 @@ def run(
     on_result: Callable[[HostResult], None] = lambda r: None,
     swept_by: str | None = None,
 ) -> list[HostResult]:
+    """Sweep `hosts` into a sweep already begun in `store` (see `run_beginning`)."""
+    begun = Begun(store, sweep_id, ctx, swept_by)
+    return run_beginning(hosts, lambda: begun, options, on_result)
+
+
+def run_beginning(
+    hosts: list[Host],
+    begin: Callable[[], Begun],
+    options: SweepOptions,
+    on_result: Callable[[HostResult], None] = lambda r: None,
+) -> list[HostResult]:
     """Sweep `hosts`, storing and reporting each result as soon as it exists.
+
+    The hosts' greenlets start connecting first; `begin` (opening the store, beginning the
+    sweep, building the context: SQLAlchemy's import alone is a few hundred milliseconds)
+    runs once every greenlet started has sent its connection on its way, and each host
+    waits for it once connected, before anything runs on the host and before any result
+    exists. If `begin` fails, every host's connection is closed and its exception raised:
+    nothing was run, nothing is lost. A host's deadline does not count that wait.
 
     A host's greenlet hands its result to the writer and frees its slot; `on_result`
     runs once the result is committed (ResultWriter: within 0.2 s), so what the
@@ -103,6 +136,7 @@ def run(
     )
     budget = host_budget(options, len(selected))
     results: list[HostResult] = []
+    ready: AsyncResult[tuple[Context, ResultWriter]] = AsyncResult()
 
     def stored(result: HostResult, error: StoreError | None) -> None:
         if error is not None:
@@ -111,20 +145,53 @@ def run(
         results.append(result)
         on_result(result)
 
-    writer = ResultWriter(
-        partial(store.record_results, sweep_id, swept_by=swept_by or socket.gethostname()),
-        stored,
-    )
-    try:
+    def sweep_one(host: Host) -> None:
+        result = guarded_sweep(state, host, selected, None, options, budget, ready=ready)
+        ready.get()[1].put(result)
+
+    def feed() -> None:
         for host in hosts:
-            state.pool.spawn(
-                lambda host: writer.put(guarded_sweep(state, host, selected, ctx, options, budget)),
-                host,
-            )
+            state.pool.spawn(sweep_one, host)
+
+    feeder = gevent.spawn(feed)
+    _connections_started()
+    try:
+        begun = begin()
+        from raquet.store.writer import ResultWriter
+
+        writer = ResultWriter(
+            partial(
+                begun.store.record_results,
+                begun.sweep_id,
+                swept_by=begun.swept_by or socket.gethostname(),
+            ),
+            stored,
+        )
+    except BaseException:
+        feeder.kill()
+        state.pool.kill(timeout=options.connect_timeout)  # each closes its connection
+        raise
+    ready.set((begun.ctx, writer))
+    try:
+        feeder.join()
         state.pool.join()
     finally:
         writer.close()
     return results
+
+
+def _connections_started(limit: float = 0.02) -> None:
+    """Yield until every host greenlet started waits on its network: its address looked up
+    (gevent resolves in the hub's threads, even a literal address) and its connection sent,
+    or `limit` has passed (a slow name server delays nobody's store for longer)."""
+    threads = gevent.get_hub().threadpool
+    end = time.monotonic() + limit
+    while True:
+        gevent.idle()
+        if not len(threads) or time.monotonic() > end:
+            break
+        gevent.sleep(0.0005)
+    gevent.idle()
 
 
 def host_budget(options: SweepOptions, checks: int) -> float:
@@ -161,16 +228,24 @@ def guarded_sweep(
     state: State,
     host: Host,
     selected: list[Check],
-    ctx: Context,
+    ctx: Context | None,
     options: SweepOptions,
     budget: float,
+    *,
+    ready: AsyncResult[tuple[Context, Any]] | None = None,
 ) -> HostResult:
     """One host from connecting to its judged result, under a hard deadline and with no
-    exception left unhandled (a local sweep's greenlet and a worker's task both run it)."""
+    exception left unhandled (a local sweep's greenlet and a worker's task both run it).
+    With `ready`, the context is what it is set to, waited for once connected (the
+    deadline starts again after that wait)."""
     started = datetime.now(UTC)
+    deadline = gevent.Timeout(budget, TimeoutError(f"host did not finish within {budget:.0f}s"))
     try:
-        with gevent.Timeout(budget, TimeoutError(f"host did not finish within {budget:.0f}s")):
-            result = _sweep_host(state, host, selected, ctx, options)
+        deadline.start()
+        try:
+            result = _sweep_host(state, host, selected, ctx, options, ready, deadline)
+        finally:
+            deadline.close()
     except Exception as exc:  # a host must never break the sweep
         log.debug("host %s failed", host.name, exc_info=True)
         result = _result(host, "error", reason(exc))
@@ -179,7 +254,13 @@ def guarded_sweep(
 
 
 def _sweep_host(
-    state: State, host: Host, selected: list[Check], ctx: Context, options: SweepOptions
+    state: State,
+    host: Host,
+    selected: list[Check],
+    ctx: Context | None,
+    options: SweepOptions,
+    ready: AsyncResult[tuple[Context, Any]] | None,
+    deadline: gevent.Timeout,
 ) -> HostResult:
     if host.name not in state.inventory.hosts:
         return _result(host, "error", f"no pyinfra connector '{host.connector_name}' is installed")
@@ -189,6 +270,13 @@ def _sweep_host(
     except ConnectError as exc:
         return _result(host, "unreachable", reason(exc))
     try:
+        if ready is not None:
+            if not ready.ready():
+                deadline.cancel()
+                ready.wait()
+                deadline.start()
+            ctx = ready.get()[0]
+        assert ctx is not None
         script = build(selected, host.os, ctx.policy, int(options.check_timeout))
         timeout = options.check_timeout * (len(selected) + 1)
         try:

@@ -6,14 +6,16 @@ entry point imports first. Structural (which modules are loaded), never timed.""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, raquet_cli
 
 HEAVY = [
     "sqlalchemy",
@@ -179,3 +181,131 @@ def test_inventory_as_pyinfra_builds_it() -> None:
         assert type(ours.connector) is type(their.connector)
         assert ours.state is state and their.state is their_state
     assert list(state.inventory.hosts) == list(theirs.hosts)
+
+
+def test_only_the_invoked_command_is_built() -> None:
+    """`main` builds the click command of the one command the arguments name (typer builds
+    every command's parameters from its signature, a fifth of a second for all of them);
+    anything it cannot tell gets the whole app."""
+    import typer
+
+    from raquet.cli import app, invoked
+
+    def names(argv: list[str]) -> list[str]:
+        command = typer.main.get_command(invoked(argv))
+        return sorted(command.commands)  # type: ignore[attr-defined]
+
+    assert names(["sweep", "-i", "x.yml"]) == ["sweep"]
+    assert names(["-vv", "--config", "r.toml", "-q", "--debug", "sweep"]) == ["sweep"]
+    assert names(["--config=r.toml", "inventory", "check"]) == ["inventory"]
+    assert names(["report", "--help"]) == ["report"]
+    for whole in ([], ["--help"], ["--version"], ["nosuch"], ["--config"], ["-x", "sweep"]):
+        assert invoked(whole) is app, whole
+    alone = typer.main.get_command(invoked(["sweep"])).commands["sweep"]  # type: ignore[attr-defined]
+    every = typer.main.get_command(app).commands["sweep"]  # type: ignore[attr-defined]
+    assert [p.opts for p in alone.params] == [p.opts for p in every.params]
+
+
+STORE_MODULES = ["sqlalchemy", "raquet.store", "raquet.store.writer", "alembic"]
+
+
+def _one_listening_host(tmp_path: Path) -> tuple[socket.socket, Path]:
+    """A listener that takes connections and never answers, and an inventory of one host on it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    (tmp_path / "known_hosts").write_text("")
+    inventory = tmp_path / "one.yml"
+    inventory.write_text(
+        "province: test\nunits:\n- id: u\n  hosts:\n"
+        f"  - {{name: h, address: 127.0.0.1, ssh_port: {port}, ssh_user: root, "
+        f"known_hosts: {tmp_path / 'known_hosts'}}}\n"
+    )
+    return listener, inventory
+
+
+def test_a_sweep_connects_before_it_opens_the_store(tmp_path: Path) -> None:
+    """The store (SQLAlchemy, the schema check) is opened while the first connections are
+    under way, not before them; the host's result is still stored and in the document."""
+    listener, inventory = _one_listening_host(tmp_path)
+    db = tmp_path / "store.db"
+    try:
+        first, document = _run(
+            f"""
+            import contextlib, json, runpy, sys
+            import raquet
+            raquet.patch()
+            import socket
+            seen = []
+            connect = socket.socket.connect
+            def connecting(self, address):
+                if not seen:
+                    seen.append([m for m in {STORE_MODULES!r} if m in sys.modules])
+                return connect(self, address)
+            socket.socket.connect = connecting
+            sys.argv = ["raquet", "-q", "sweep", "-i", {str(inventory)!r}, "--check", "av",
+                        "--db", {str(db)!r}, "--json", {str(tmp_path / "out.json")!r}]
+            with contextlib.suppress(SystemExit):
+                runpy.run_module("raquet", run_name="__main__")
+            print(json.dumps([seen, json.load(open({str(tmp_path / "out.json")!r}))]))
+            """
+        )
+    finally:
+        listener.close()
+    assert first == [[]]
+    assert [(h["name"], h["status"]) for h in document["hosts"]] == [("h", "unreachable")]
+    import sqlite3
+
+    with sqlite3.connect(db) as stored:
+        assert stored.execute("SELECT count(*) FROM host_results").fetchone() == (1,)
+
+
+def test_a_store_that_cannot_be_opened_stops_the_sweep_before_any_host_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hosts connect while the store opens, and wait: when opening fails, its error is
+    raised, every connection is closed and nothing has run on any host."""
+    from raquet import sweep
+    from raquet.models import Host
+    from raquet.store import StoreError
+
+    order: list[str] = []
+    ran: list[str] = []
+    closed: list[str] = []
+    connect = sweep.PyinfraHost.connect
+
+    def connecting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        order.append(f"connect {self.name}")
+        return connect(self, *args, **kwargs)
+
+    def close(target: Any) -> None:
+        closed.append(target.name)
+
+    monkeypatch.setattr(sweep.PyinfraHost, "connect", connecting)
+    monkeypatch.setattr(sweep, "run_script", lambda target, *a, **k: ran.append(target.name))
+    monkeypatch.setattr(sweep, "close_host", close)
+
+    def begin() -> sweep.Begun:
+        order.append("begin")
+        raise StoreError("the store is on fire")
+
+    hosts = [Host(name=f"h{i}", address="127.0.0.1", connector="local") for i in range(3)]
+    options = sweep.SweepOptions(checks=["av"], parallel=2)
+    with pytest.raises(StoreError, match="on fire"):
+        sweep.run_beginning(hosts, begin, options)
+    assert order == ["connect h0", "connect h1", "begin"]  # two at once: --parallel 2
+    assert ran == [] and sorted(closed) == ["h0", "h1"]
+
+
+def test_a_sweep_whose_store_cannot_be_opened_says_so_with_exit_2(tmp_path: Path) -> None:
+    listener, inventory = _one_listening_host(tmp_path)
+    (tmp_path / "store.db").mkdir()  # a directory where the database file should be
+    try:
+        proc = raquet_cli(
+            "sweep", "-i", inventory, "--connect-timeout", "2", "--db", tmp_path / "store.db",
+            "--json", tmp_path / "out.json",
+        )  # fmt: skip
+    finally:
+        listener.close()
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot be used as raquet's store" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.json").exists()
