@@ -265,6 +265,31 @@ def _by_workers(store: Store, sweep_id: str) -> list[str]:
     return [host for host, by in store.swept_by(sweep_id).items() if by != "dispatcher"]
 
 
+def _first_worker_result(province: Province, sweep: subprocess.Popen[str]) -> str:
+    """The running sweep's id, once a worker has recorded one of its hosts; a failure
+    says what the dispatcher and the workers were doing rather than only that nothing
+    came."""
+    with Store(province.db) as store:
+        deadline = time.monotonic() + 120
+        while not (sweep_id := store.latest_unfinished()) or not _by_workers(store, sweep_id):
+            if sweep.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        else:
+            return sweep_id
+    if sweep.poll() is None:
+        sweep.kill()
+    _, stderr = sweep.communicate(timeout=60)
+    logs = {
+        path.name: path.read_text(errors="replace")[-3000:]
+        for path in sorted(province.workdir.glob("*@*.log"))
+    }
+    raise AssertionError(
+        f"no worker swept anything (dispatcher exit {sweep.returncode}):\n{stderr[-3000:]}\n"
+        + "\n".join(f"--- {name}\n{text}" for name, text in logs.items())
+    )
+
+
 def _cmdline(pid: str) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_text()
@@ -392,11 +417,7 @@ def test_a_broker_restart_loses_nothing(province: Province) -> None:
     # workers reconnect with Celery's back-off (2, 4, 6… s): a segment's wait for its
     # worker starts only once the broker answers again, and must outlast that back-off
     sweep = province.sweep("--worker-wait", "40", name="broker")
-    with Store(province.db) as store:
-        deadline = time.monotonic() + 120
-        while not (sweep_id := store.latest_unfinished()) or not _by_workers(store, sweep_id):
-            assert time.monotonic() < deadline, "no worker swept anything"
-            time.sleep(0.1)
+    _first_worker_result(province, sweep)
     address = province.fleets["td-lan"].service_address
     subprocess.run(["redis-cli", "-h", address, "-p", str(REDIS_PORT), "shutdown", "nosave"])
     time.sleep(1)
@@ -418,11 +439,7 @@ def test_interrupted_dispatch_resumes_and_no_secret_crosses_the_broker(province:
         text=True,
     )
     sweep = province.sweep("--worker-wait", "120", name="interrupted")
-    with Store(province.db) as store:
-        deadline = time.monotonic() + 120
-        while not (sweep_id := store.latest_unfinished()) or not _by_workers(store, sweep_id):
-            assert time.monotonic() < deadline, "no worker swept anything"
-            time.sleep(0.1)
+    sweep_id = _first_worker_result(province, sweep)
     monitor.terminate()
     seen, _ = monitor.communicate(timeout=30)
     # what clients sent (not MONITOR's own "[db client-address]" prefix), and every
