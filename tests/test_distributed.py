@@ -16,6 +16,9 @@ from pydantic import ValidationError
 
 from raquet.distributed.app import Planned, make_app, queue_for, segment_of
 from raquet.distributed.dispatch import _Watch
+from raquet.distributed.worker import _JOBS_KEPT, SegmentWorker
+from raquet.inventory import load_inventory
+from raquet.store import Store
 from raquet.sweep import SweepOptions, host_budget
 from tests.conftest import raquet_cli
 
@@ -88,6 +91,32 @@ def test_a_silent_broker_is_not_a_segment_without_workers() -> None:
         assert watch.update(None, {"td"}, now=now) == (set(), set())
     # it answers again: whatever it held may be lost, so the pending hosts go again
     assert watch.update({"td": ["a"]}, {"td"}, now=90) == ({"td"}, set())
+
+
+def test_a_worker_forgets_old_sweeps_but_never_one_a_task_is_still_sweeping_for(
+    tmp_path: Path,
+) -> None:
+    inventory = load_inventory(INVENTORY)
+    with Store(f"sqlite:///{tmp_path / 'raquet.db'}") as store:
+        hosts = [(h.name, h.unit, h.segment) for h in inventory.hosts()]
+        options = {"policy_document": {}, **SweepOptions(checks=["av"]).stored()}
+        sweeps = [
+            store.begin_sweep("inv.yml", "P", ["av"], hosts, options) for _ in range(_JOBS_KEPT + 3)
+        ]
+        worker = SegmentWorker(inventory, ["td-lan"], store, "w@here", 4)
+        try:
+            busy = worker._job(sweeps[0])  # a task of the oldest sweep still sweeping
+            for sweep in sweeps[1:-1]:
+                worker._job(sweep).busy -= 1  # these tasks are done
+            # the busy one kept beside the newest, the idle ones after it dropped
+            assert list(worker._jobs) == [sweeps[0], *sweeps[-1 - (_JOBS_KEPT - 1) : -1]]
+            assert not busy.writer._writer.dead
+            busy.busy -= 1
+            worker._job(sweeps[-1]).busy -= 1
+            assert list(worker._jobs) == sweeps[-_JOBS_KEPT:]  # once idle, it goes first
+            assert busy.writer._writer.dead
+        finally:
+            worker.close()
 
 
 def test_worker_refuses_a_bad_segment_and_one_without_hosts() -> None:

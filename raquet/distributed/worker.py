@@ -51,6 +51,7 @@ class Job:
     options: SweepOptions
     budget: float
     writer: ResultWriter
+    busy: int = 0  # tasks using it now: its writer is closed only once none are
 
 
 class SegmentWorker:
@@ -82,18 +83,21 @@ class SegmentWorker:
             log.warning("task for %s of sweep %s, which the store does not hold", name, sweep_id)
             return "no such sweep"
         host = self.hosts.get(name)
-        if host is None:
-            result = _not_here(planned, self.segments)
-        else:
-            result = guarded_sweep(
-                job.state,
-                host.model_copy(update={"unit": unit}),
-                job.selected,
-                job.ctx,
-                job.options,
-                job.budget,
-            )
-        job.writer.put(result).get()
+        try:
+            if host is None:
+                result = _not_here(planned, self.segments)
+            else:
+                result = guarded_sweep(
+                    job.state,
+                    host.model_copy(update={"unit": unit}),
+                    job.selected,
+                    job.ctx,
+                    job.options,
+                    job.budget,
+                )
+            job.writer.put(result).get()
+        finally:
+            job.busy -= 1
         return result.status
 
     def close(self) -> None:
@@ -106,11 +110,17 @@ class SegmentWorker:
             job = self._jobs.get(sweep_id)
             if job is None:
                 job = self._jobs[sweep_id] = self._build(sweep_id)
-                while len(self._jobs) > _JOBS_KEPT:
-                    _, old = self._jobs.popitem(last=False)
-                    old.writer.close()
             self._jobs.move_to_end(sweep_id)
+            job.busy += 1
+            self._forget_old()
             return job
+
+    def _forget_old(self) -> None:
+        """Drop the least recent idle sweeps beyond `_JOBS_KEPT`: a writer closed under a
+        task still sweeping for it would leave that task waiting for ever."""
+        idle = [sweep for sweep, job in self._jobs.items() if not job.busy]
+        for sweep in idle[: max(0, len(self._jobs) - _JOBS_KEPT)]:
+            self._jobs.pop(sweep).writer.close()
 
     def _build(self, sweep_id: str) -> Job:
         """The sweep's own policy, checks, options and waivers, as `--resume` reads them."""
