@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from ruamel.yaml import YAML
 
-from tests.lab import claim, image, netns
+from tests.lab import claim, image, netns, repo
 from tests.lab.scenario import HostScenario, Scenario
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -356,7 +356,7 @@ class Fleet:
     def _boot(self, host: LabHost) -> None:
         """Mount the host's overlay in its own mount namespace and exec its init there."""
         spec = host.spec
-        lower = image.host_layers(spec.clamav != "absent", spec.packages)
+        lower = image.host_layers(spec.clamav != "absent", spec.packages, spec.upgraded)
         root = self.workdir / "hosts" / spec.name
         shutil.rmtree(root, ignore_errors=True)
         upper, work, merged = root / "upper", root / "work", root / "merged"
@@ -528,6 +528,9 @@ def _populate(upper: Path, spec: HostScenario, client_key: Path, stall: bool = F
         (upper / "run/reboot-required.pkgs").write_text("linux-image-amd64\n")
     if spec.os_version:
         (upper / "etc/os-release").write_text(_os_release(spec.os_version))
+    if spec.stale_lists:  # lists last refreshed before any update: only the release suite
+        (upper / "etc/apt").mkdir(parents=True, exist_ok=True)
+        (upper / "etc/apt/sources.list").write_text(repo.sources_list().split("\n")[0] + "\n")
     if spec.hang:
         _script(upper / "usr/local/bin/apt-get", "#!/bin/sh\nexec sleep 3600\n")
     if spec.broken_apt:

@@ -172,20 +172,26 @@ def repo_step() -> Step:
     )
 
 
-def packages_step(packages: Sequence[str]) -> Step:
-    """Installs lab packages at their old versions, so newer ones in the repo are pending."""
-    pinned = " ".join(f"{name}={repo.installed_version(name)}" for name in sorted(packages))
+def packages_step(packages: Sequence[str], upgraded: Sequence[str] = ()) -> Step:
+    """Installs lab packages at their old versions, so newer ones in the repo are pending;
+    `upgraded` ones at their newer version."""
+    versions = {name: repo.installed_version(name) for name in packages}
+    versions.update(
+        {name: repo.PACKAGES[name][1] or repo.installed_version(name) for name in upgraded}
+    )
+    pinned = " ".join(f"{name}={version}" for name, version in sorted(versions.items()))
+    label = "-".join(sorted(packages)) + "".join(f"-{n}+" for n in sorted(upgraded))
     return Step(
-        "pkgs-" + "-".join(sorted(packages)),
+        "pkgs-" + label.lstrip("-"),
         f"apt-get install -y -qq --allow-downgrades {pinned} >/dev/null",
     )
 
 
-def host_layers(clamav: bool, packages: Sequence[str]) -> list[Path]:
+def host_layers(clamav: bool, packages: Sequence[str], upgraded: Sequence[str] = ()) -> list[Path]:
     """The lower layers for one host's overlay, lowest first."""
     steps = [repo_step()]
     if clamav:
         steps.append(CLAMAV)
-    if packages:
-        steps.append(packages_step(packages))
+    if packages or upgraded:
+        steps.append(packages_step(packages, upgraded))
     return layers(steps)

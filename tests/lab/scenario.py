@@ -50,6 +50,8 @@ class HostScenario(BaseModel):
     db_age_from: Literal["mtime", "freshclam_log"] = "mtime"
     other_av: str | None = None  # process name of another AV product, e.g. kesl (Kaspersky)
     packages: list[str] = Field(default_factory=list)  # lab packages at their old version
+    upgraded: list[str] = Field(default_factory=list)  # lab packages at their newer version
+    stale_lists: bool = False  # apt sees only the release suite: no update is offered
     reboot_required: bool = False
     os_version: str | None = None  # overrides VERSION_ID in /etc/os-release
     auth: Literal["key", "none"] = "key"
@@ -72,11 +74,16 @@ class HostScenario(BaseModel):
 
     @property
     def pending_security(self) -> list[str]:
-        return sorted(p for p in self.packages if repo.has_update(p) and repo.is_security(p))
+        return sorted(p for p in self._updatable if repo.is_security(p))
 
     @property
     def pending_regular(self) -> list[str]:
-        return sorted(p for p in self.packages if repo.has_update(p) and not repo.is_security(p))
+        return sorted(p for p in self._updatable if not repo.is_security(p))
+
+    @property
+    def _updatable(self) -> list[str]:
+        """Installed lab packages whose newer version the host's lists offer."""
+        return [] if self.stale_lists else [p for p in self.packages if repo.has_update(p)]
 
 
 class UnitScenario(BaseModel):
