@@ -16,6 +16,7 @@ Counting rules (printed in every report's notes, keep them in step):
   no end) or undone in the week, counted by how they stand at the week's end: fixed,
   failed, unverified, or undone once taken back. A remediation still `planned` never
   ran to an outcome (raquet stopped, or nothing was applied) and is not counted.
+- weaknesses (`vulns`): see `reports.weaknesses`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from raquet.store import StoredDetection
+from reports import weaknesses
 from reports.change import Change
 from reports.collect import TREND_WEEKS, Collected, UnitSweep
 from reports.connections import counts as connection_counts
@@ -161,6 +163,7 @@ def _unit_row(
     last: list[StoredDetection],
     cleaned: int,
     remediations: RemediationCounts,
+    vulns: tuple[int, int, int],
 ) -> UnitRow:
     top = _ranked(Counter(d.name for d in this))[:1]
     hosts = part.hosts if part else []
@@ -181,6 +184,9 @@ def _unit_row(
         top_malware_count=top[0][1] if top else 0,
         cleaned=cleaned,
         remediations=remediations,
+        vulns_checked=vulns[0],
+        vulns_failing=vulns[1],
+        vulns_critical=vulns[2],
     )
 
 
@@ -337,6 +343,7 @@ def build(
     for d in last:
         last_by_unit[d.unit].append(d)
     unit_ids = sorted(set(data.current) | set(this_by_unit) | set(last_by_unit) | set(done_by_unit))
+    vulns_by_unit = weaknesses.by_unit(data.vulns)
     units = [
         _unit_row(
             uid,
@@ -346,6 +353,7 @@ def build(
             last_by_unit[uid],
             sum(1 for u, _ in cleaned if u == uid),
             _counts(done_by_unit[uid]),
+            vulns_by_unit.get(uid, (0, 0, 0)),
         )
         for uid in unit_ids
     ]
@@ -409,6 +417,7 @@ def build(
         connections=connections,
         connection_counts=connection_counts(connections),
         cleaned=list(cleaned.values()),
+        vulns=weaknesses.counts(data.vulns, sum(u.in_scope for u in units)),
     )
     if unit is not None:
         part = data.current[unit]
@@ -421,6 +430,11 @@ def build(
         report.failing = _failing(part, explainer)
         report.waivers = _waivers(part)
         report.unswept = _unswept(unit, part, explainer)
+        report.vulns_hosts = weaknesses.hosts(part, data.vulns.hosts)
+        report.top_cves = weaknesses.top_cves(part, data.vulns.hosts)
+        report.vulns_unchecked = weaknesses.unchecked(
+            part, data.vulns.hosts, explainer, labels(lang)
+        )
         report.remediations = [
             r.model_copy(update={"finding_title": explainer.explain(r.judged)["title"]})
             if r.judged is not None and r.judged.status in ("fail", "error")

@@ -21,12 +21,18 @@ findings (`Store.sweep_digest`); sweeps are read newest first and reading stops 
 as every unit the inventory names has its latest sweep. Detections are read as rows for
 the reported week and the one before (the figures and the cleaning rule), and only
 counted for the older weeks of the trend (`Store.detection_counts`).
+
+Weakness figures (`vulns`) come from the same sweep per unit as the host figures, and last
+week's from each unit's latest sweep of the week before by the same rule (while a week is
+in progress, from sweeps started before the same point of the week before); both are read
+in numbers, not evidence (`reports.vulnreads`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +41,7 @@ from sqlalchemy import inspect
 from raquet.models import VERIFICATION_PURPOSE
 from raquet.store import HostDigest, Store, StoredDetection, SweepInfo, SweepNotFound
 from reports.model import RemediationDone
+from reports.vulnreads import VulnReads, sweep_units, vuln_hosts, widest_components
 from reports.weeks import IsoWeek
 
 if TYPE_CHECKING:
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
 
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 TREND_WEEKS = 8
+T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -86,6 +94,9 @@ class Collected(BaseModel):
         description="(detections, infected hosts) of each older week of the trend, oldest first"
     )
     remediations: list[RemediationDone]
+    vulns: VulnReads = Field(
+        description="the `vulns` findings of the units' sweeps, and of last week's sweeps"
+    )
 
 
 def _zone(info: SweepInfo) -> ZoneInfo:
@@ -131,20 +142,57 @@ def _verification(info: SweepInfo) -> bool:
     return info.options.get("purpose") == VERIFICATION_PURPOSE
 
 
-def _latest_per_unit(
-    store: Store, week_sweeps: list[SweepInfo], wanted: str | None
-) -> dict[str, UnitSweep]:
-    """Each unit's latest sweep of the week, reading as few sweeps as possible; a
-    verification sweep only for a unit that no other sweep of the week covered."""
+def _first_per_unit(
+    week_sweeps: list[SweepInfo], wanted: str | None, read: Callable[[SweepInfo], dict[str, T]]
+) -> dict[str, T]:
+    """Each unit's latest sweep of the week (as `read` gives its units), reading as few
+    sweeps as possible; a verification sweep only for a unit that no other sweep of the
+    week covered."""
     candidates = sorted(week_sweeps, key=_verification)  # stable: newest first within each
     expected = {wanted} if wanted else set(_unit_names(candidates[:1]))
-    current: dict[str, UnitSweep] = {}
+    current: dict[str, T] = {}
     for info in candidates:
-        for unit, part in _read_units(store, info, wanted).items():
+        for unit, part in read(info).items():
             current.setdefault(unit, part)
         if expected and expected <= current.keys():
             break
     return current
+
+
+def _latest_per_unit(
+    store: Store, week_sweeps: list[SweepInfo], wanted: str | None
+) -> dict[str, UnitSweep]:
+    return _first_per_unit(week_sweeps, wanted, lambda info: _read_units(store, info, wanted))
+
+
+def _previous_per_unit(
+    store: Store, last_week: list[SweepInfo], wanted: str | None
+) -> dict[str, str]:
+    """Each unit's sweep of the week before, by the same rule, without reading results."""
+    units = sweep_units(store, [info.id for info in last_week])
+    return _first_per_unit(
+        last_week,
+        wanted,
+        lambda info: {
+            u: info.id for u in sorted(units.get(info.id, ())) if wanted is None or u == wanted
+        },
+    )
+
+
+def _vulns(
+    store: Store,
+    current: dict[str, UnitSweep],
+    last_week: list[SweepInfo],
+    wanted: str | None,
+) -> VulnReads:
+    """The `vulns` figures of the units' sweeps of the week and of the week before."""
+    now = {unit: part.sweep.id for unit, part in current.items()}
+    before = _previous_per_unit(store, last_week, wanted)
+    return VulnReads(
+        hosts=vuln_hosts(store, now),
+        previous=vuln_hosts(store, before),
+        components=widest_components(store, now),
+    )
 
 
 def _selected_sweep(store: Store, ref: str) -> SweepInfo:
@@ -259,10 +307,14 @@ def collect(store: Store, selection: Selection, now: datetime) -> Collected:
     if chosen is not None:
         remediations = _of_hosts(remediations, current)
     newest_read = week_sweeps[0]
+    until = min(week.end(zone), max(now, week.start(zone)))
+    last_start = week.shifted(-1).start(zone)
+    compared_until = last_start + (until - week.start(zone))  # like for like while in progress
+    last_week = [info for info in period if last_start <= info.started_at < compared_until]
     return Collected(
         zone=zone,
         week=week,
-        until=min(week.end(zone), max(now, week.start(zone))),
+        until=until,
         province=newest_read.province,
         issuer=str(newest_read.options.get("issuer") or ""),
         unit_names=_unit_names([*week_sweeps, *period]),
@@ -272,4 +324,5 @@ def collect(store: Store, selection: Selection, now: datetime) -> Collected:
         detections=detections,
         trend_counts=trend_counts,
         remediations=remediations,
+        vulns=_vulns(store, current, last_week, selection.unit),
     )

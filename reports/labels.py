@@ -69,6 +69,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "t_unswept": ("Máy chưa rà quét được", "Machines not swept"),
     "t_remediations": ("Biện pháp khắc phục đã thực hiện", "Remediations done"),
     "t_waivers": ("Ngoại lệ được phê duyệt", "Waivers"),
+    # these three name XLSX sheets too: at most 31 characters
+    "t_vulns_hosts": ("Máy có lỗ hổng mức cao trở lên", "Machines with severe weaknesses"),
+    "t_top_cves": ("Lỗ hổng phổ biến nhất", "Top vulnerabilities of the unit"),
+    "t_vulns_unchecked": ("Máy chưa được kiểm tra điểm yếu", "Not checked for weaknesses"),
     # columns
     "c_no": ("STT", "No."),
     "c_metric": ("Chỉ số", "Figure"),
@@ -126,6 +130,18 @@ _LABELS: dict[str, tuple[str, str]] = {
     "c_item": ("Đối tượng", "Item"),
     "c_approved_by": ("Người phê duyệt", "Approved by"),
     "c_expires": ("Hiệu lực đến", "Valid until"),
+    "c_os": ("Hệ điều hành", "Operating system"),
+    "c_critical": ("Nghiêm trọng", "Critical"),
+    "c_high": ("Cao", "High"),
+    "c_components": ("Thành phần có lỗ hổng nặng nhất", "Worst components"),
+    "c_cve": ("Mã lỗ hổng (CVE)", "CVE"),
+    "c_cvss": ("Điểm CVSS", "CVSS"),
+    "c_component": ("Thành phần", "Component"),
+    "c_machines": ("Số máy bị ảnh hưởng", "Machines affected"),
+    "c_fixed": ("Phiên bản sửa lỗi", "Fixed in"),
+    "c_host_names": ("Tên các máy", "Host names"),
+    "c_vulns_checked": ("Đã kiểm tra điểm yếu", "Checked for weaknesses"),
+    "c_vulns_failing": ("Có lỗ hổng phải xử lý", "With weaknesses to fix"),
     # figures
     "m_detections": ("Số lượt phát hiện mã độc", "Malware detections"),
     "m_infected": ("Số máy bị lây nhiễm", "Infected machines"),
@@ -153,6 +169,46 @@ _LABELS: dict[str, tuple[str, str]] = {
         "infected in the period, clean at the latest sweep, "
         "or its infection remediated and verified this week",
     ),
+    "f_vulns_checked": (
+        "Số máy đã kiểm tra điểm yếu trình duyệt, hệ điều hành",
+        "Machines checked for browser and operating system weaknesses",
+    ),
+    "f_vulns_checked_note": (
+        "đã đối chiếu với dữ liệu lỗ hổng (đạt, không đạt hoặc được miễn trừ)",
+        "compared with vulnerability data (pass, fail or waived)",
+    ),
+    "f_vulns_unchecked_note": (
+        "chưa kiểm tra: chưa nhập dữ liệu lỗ hổng hoặc lượt rà quét không gồm kiểm tra lỗ hổng",
+        "not checked: no vulnerability data imported, or the sweeps did not run the check",
+    ),
+    "f_vulns_failing": (
+        "Trong đó: số máy có lỗ hổng từ ngưỡng của chính sách trở lên",
+        "Of them: machines with weaknesses at or above the policy threshold",
+    ),
+    "f_vulns_failing_note": (
+        "ngưỡng vulns.fail_on của chính sách rà quét",
+        "the sweep policy's vulns.fail_on",
+    ),
+    "vulns_line": (
+        "Đã kiểm tra điểm yếu {checked}/{in_scope} máy: {critical} máy có lỗ hổng nghiêm trọng, "
+        "{high} máy có lỗ hổng mức cao (không có lỗ hổng nghiêm trọng); "
+        "{unchecked} máy chưa được kiểm tra.",
+        "Checked for weaknesses: {checked} of {in_scope} machines; {critical} with critical "
+        "weaknesses, {high} with high ones (and no critical); {unchecked} not checked.",
+    ),
+    "u_no_data": (
+        "chưa nhập dữ liệu lỗ hổng (raquet vulns import)",
+        "no vulnerability data imported (raquet vulns import)",
+    ),
+    "u_not_covered": (
+        "dữ liệu lỗ hổng đã nhập chưa bao gồm hệ điều hành {os}",
+        "the vulnerability data imported does not cover {os}",
+    ),
+    "u_not_run": (
+        "lượt rà quét không gồm kiểm tra lỗ hổng",
+        "the sweep did not run the vulns check",
+    ),
+    "u_not_swept": ("máy chưa rà quét được", "the machine was not swept"),
     "remediation_line": (
         "Biện pháp khắc phục trong tuần: {fixed} đã khắc phục, {failed} thất bại, "
         "{unverified} chưa xác minh, {undone} đã hoàn tác.",

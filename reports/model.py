@@ -20,6 +20,8 @@ Kind = Literal["province", "unit"]
 # it: its outcome, or "undone" once taken back.
 RemediationOutcome = Literal["fixed", "failed", "unverified"]
 RemediationShown = RemediationOutcome | Literal["undone"]
+# Why a machine was not checked for weaknesses, in the order a unit's report lists them.
+UncheckedKind = Literal["no_data", "not_covered", "not_run", "error", "not_swept"]
 
 
 class SweepRef(BaseModel):
@@ -59,6 +61,9 @@ class UnitRow(BaseModel):
     top_malware_count: int = 0
     cleaned: int = 0
     remediations: RemediationCounts = RemediationCounts()
+    vulns_checked: int = Field(0, description="machines judged against vulnerability data")
+    vulns_failing: int = Field(0, description="of them, with weaknesses at the threshold")
+    vulns_critical: int = Field(0, description="of them, with a critical weakness")
 
 
 class Totals(BaseModel):
@@ -78,6 +83,57 @@ class Metrics(BaseModel):
     detections: Change
     infected: Change
     malware: Change
+
+
+class VulnCounts(BaseModel):
+    """The weakness figures (`vulns`) of the letter's sentence and the campaign form.
+
+    A machine is checked when its `vulns` finding judged it against vulnerability data
+    (pass, fail or waived); `checked.previous == 0` means weaknesses were not checked
+    last week, `checked.current == 0` this week: then there is no figure, not a zero."""
+
+    in_scope: int = 0
+    checked: Change = Change(current=0, previous=0)
+    critical: Change = Change(current=0, previous=0)
+    failing: int = Field(0, description="this week, with weaknesses at the policy threshold")
+    top_components: list[str] = Field(
+        default_factory=list, description="on most failing machines this week (ties by name)"
+    )
+    top_component_machines: int = 0
+
+
+class VulnHost(BaseModel):
+    """A machine of the unit with critical or high weaknesses; `components` are its
+    components with such weaknesses, worst first."""
+
+    unit: str
+    host: str
+    os: str
+    status: str
+    critical: int
+    high: int
+    components: list[str]
+
+
+class TopCve(BaseModel):
+    """A vulnerability of the unit's machines: its worst severity and CVSS among them, the
+    machines it affects, and the versions (or Windows updates) that fix it."""
+
+    cve: str
+    component: str
+    severity: str
+    cvss: float | None
+    machines: int
+    fixed: list[str]
+    kb: list[str]
+
+
+class VulnUnchecked(BaseModel):
+    """Machines of the unit not checked for weaknesses, for one reason (report language)."""
+
+    kind: UncheckedKind
+    reason: str
+    hosts: list[str]
 
 
 class MalwareRow(BaseModel):
@@ -251,3 +307,7 @@ class Report(BaseModel):
     waivers: list[WaiverRow] = Field(default_factory=list)
     unswept: list[UnsweptHost] = Field(default_factory=list)
     remediations: list[RemediationDone] = Field(default_factory=list)
+    vulns: VulnCounts = VulnCounts()
+    vulns_hosts: list[VulnHost] = Field(default_factory=list)
+    top_cves: list[TopCve] = Field(default_factory=list)
+    vulns_unchecked: list[VulnUnchecked] = Field(default_factory=list)

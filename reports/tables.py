@@ -131,10 +131,17 @@ def malware(report: Report, L: Labels) -> Table:
 NAMES_SHOWN = 3
 
 
-def _names(names: list[str]) -> str:
+def _names(names: list[str], limit: int = NAMES_SHOWN) -> str:
     """The most frequent names of a host; how many more there are (JSON has them all)."""
-    shown = ", ".join(names[:NAMES_SHOWN])
-    return f"{shown} (+{len(names) - NAMES_SHOWN})" if len(names) > NAMES_SHOWN else shown
+    shown = ", ".join(names[:limit])
+    return f"{shown} (+{len(names) - limit})" if len(names) > limit else shown
+
+
+HOSTS_SHOWN = 20
+
+
+def _hosts(names: list[str]) -> str:
+    return _names(names, HOSTS_SHOWN)
 
 
 def infected(report: Report, L: Labels) -> Table:
@@ -212,8 +219,11 @@ def trend(report: Report, L: Labels) -> Table:
 
 
 def campaign(report: Report, L: Labels) -> Table:
-    """The figures of seed 002's form (section 2, "Thông tin số liệu"), for machines."""
-    t = report.totals
+    """The figures of seed 002's form (section 2, "Thông tin số liệu"), for machines; the
+    campaign's first task, checking browsers and operating systems for weaknesses, as the
+    machines judged against vulnerability data and those of them to fix."""
+    t, v = report.totals, report.vulns
+    checked_note = L.f_vulns_checked_note if v.checked.current else L.f_vulns_unchecked_note
     return Table(
         key="campaign",
         title=L.t_campaign,
@@ -222,6 +232,8 @@ def campaign(report: Report, L: Labels) -> Table:
             [
                 [L.f_in_scope, t.in_scope, L.f_in_scope_note],
                 [L.f_swept, t.swept, ""],
+                [L.f_vulns_checked, v.checked.current, checked_note],
+                [L.f_vulns_failing, v.failing, L.f_vulns_failing_note],
                 [L.f_infected, report.metrics.infected.current, ""],
                 [L.f_cleaned, t.cleaned, L.f_cleaned_note],
             ]
@@ -230,16 +242,116 @@ def campaign(report: Report, L: Labels) -> Table:
 
 
 def campaign_units(report: Report, L: Labels) -> Table:
-    t = report.totals
+    t, v = report.totals, report.vulns
     rows = report.units if report.unit is None else [report.unit]
     return Table(
         key="campaign_units",
         title=L.t_campaign_units,
-        columns=[L.c_no, L.c_unit, L.c_in_scope, L.c_swept, L.c_infected, L.c_cleaned],
+        columns=[
+            L.c_no,
+            L.c_unit,
+            L.c_in_scope,
+            L.c_swept,
+            L.c_vulns_checked,
+            L.c_vulns_failing,
+            L.c_infected,
+            L.c_cleaned,
+        ],
         rows=_numbered(
-            [[u.name, u.in_scope, u.swept, u.infected, u.cleaned] for u in rows],
+            [
+                _cells(
+                    u.name,
+                    u.in_scope,
+                    u.swept,
+                    u.vulns_checked,
+                    u.vulns_failing,
+                    u.infected,
+                    u.cleaned,
+                )
+                for u in rows
+            ],
         ),
-        total=["", L.total, t.in_scope, t.swept, report.metrics.infected.current, t.cleaned],
+        total=[
+            "",
+            L.total,
+            t.in_scope,
+            t.swept,
+            v.checked.current,
+            v.failing,
+            report.metrics.infected.current,
+            t.cleaned,
+        ],
+    )
+
+
+def vulns_hosts(report: Report, L: Labels, fmt: Formatter) -> Table:
+    """The unit's machines with critical or high weaknesses; the line under it says how
+    many were checked at all (a machine not checked is not a clean one)."""
+    v = report.vulns
+    line = L.vulns_line.format(
+        checked=fmt.number(v.checked.current),
+        in_scope=fmt.number(v.in_scope),
+        critical=fmt.number(v.critical.current),
+        high=fmt.number(sum(1 for h in report.vulns_hosts if not h.critical)),
+        unchecked=fmt.number(v.in_scope - v.checked.current),
+    )
+    return Table(
+        key="vulns_hosts",
+        title=L.t_vulns_hosts,
+        columns=[
+            L.c_no,
+            L.c_host,
+            L.c_os,
+            L.c_critical,
+            L.c_high,
+            L.c_components,
+            L.c_status,
+        ],
+        rows=_numbered(
+            [
+                [h.host, h.os, h.critical, h.high, _names(h.components), L.status(h.status)]
+                for h in report.vulns_hosts
+            ]
+        ),
+        note=line,
+    )
+
+
+def top_cves(report: Report, L: Labels, fmt: Formatter) -> Table:
+    return Table(
+        key="top_cves",
+        title=L.t_top_cves,
+        columns=[
+            L.c_no,
+            L.c_cve,
+            L.c_severity,
+            L.c_cvss,
+            L.c_component,
+            L.c_machines,
+            L.c_fixed,
+        ],
+        rows=_numbered(
+            [
+                [
+                    c.cve,
+                    L.severity(c.severity),
+                    fmt.decimal(c.cvss),
+                    c.component,
+                    c.machines,
+                    ", ".join([*c.fixed, *c.kb]),
+                ]
+                for c in report.top_cves
+            ]
+        ),
+    )
+
+
+def vulns_unchecked(report: Report, L: Labels) -> Table:
+    return Table(
+        key="vulns_unchecked",
+        title=L.t_vulns_unchecked,
+        columns=[L.c_no, L.c_reason, L.c_hosts, L.c_host_names],
+        rows=_numbered([[u.reason, len(u.hosts), _hosts(u.hosts)] for u in report.vulns_unchecked]),
     )
 
 
@@ -439,9 +551,14 @@ def all_tables(report: Report, L: Labels, fmt: Formatter) -> list[Table]:
     """The tables in the order every format shows them; the summary first, with its line."""
     if report.unit is None:
         builders = [units, malware, infected, connections, trend, campaign, campaign_units]
-    else:
-        builders = [units, malware, infected, connections, failing, waivers, detections]
-        builders += [remediations]
-        builders += [cleaned, unswept, trend, campaign]
-    tables = [summary(report, L, fmt), *(build(report, L) for build in builders)]
-    return [*tables, evidence_annex(report, L, fmt)] if report.unit is not None else tables
+        return [summary(report, L, fmt), *(build(report, L) for build in builders)]
+    before = [units, malware, infected, connections, failing]
+    after = [vulns_unchecked, waivers, detections, remediations, cleaned, unswept, trend]
+    return [
+        summary(report, L, fmt),
+        *(build(report, L) for build in before),
+        vulns_hosts(report, L, fmt),
+        top_cves(report, L, fmt),
+        *(build(report, L) for build in [*after, campaign]),
+        evidence_annex(report, L, fmt),
+    ]

@@ -269,6 +269,8 @@ def test_xlsx_tables_with_numbers_and_the_campaign_form(
     assert figures == {
         "Tổng số máy thuộc phạm vi chiến dịch (đã nhận thông tin)": 90,
         "Tổng số máy đã rà quét": 87,
+        "Số máy đã kiểm tra điểm yếu trình duyệt, hệ điều hành": 0,  # sweeps without `vulns`
+        "Trong đó: số máy có lỗ hổng từ ngưỡng của chính sách trở lên": 0,
         "Số máy phát hiện lây nhiễm mã độc": 57,
         "Số máy đã xử lý, làm sạch mã độc": 13,
     }
@@ -381,6 +383,9 @@ def test_unit_report_in_every_format(lang_son: tuple[Store, dict[str, str]], out
             "infected_hosts",
             "connections",
             "findings",
+            "vulns_hosts",
+            "top_cves",
+            "vulns_unchecked",
             "waivers",
             "detections",
             "remediations",
@@ -435,7 +440,8 @@ def test_hostile_text_is_inert_in_markdown(hostile_files: dict[Format, list[Path
     assert not re.search(r"(?<!\\)\]\(", text)  # no link can open
     assert r"\<script\>alert(1)\</script\>" in text
     blocks = re.findall(r"(?:^\|.*\n)+", text, re.MULTILINE)
-    assert len(blocks) == 12  # every table of the unit report but the empty "cleaned"
+    # every table of the unit report but the empty ones: weaknesses, top CVEs, waivers, cleaned
+    assert len(blocks) == 13
     for block in blocks:  # a cell can never add a column
         widths = {len(re.findall(r"(?<!\\)\|", line)) for line in block.splitlines()}
         assert len(widths) == 1, block

@@ -255,7 +255,7 @@ def test_xlsx_remediations_sheet_and_campaign_form(fixed: Fixed, tmp_path: Path)
     by_unit = [
         [c.value for c in row] for row in book["Thống kê chiến dịch theo đơn vị"].iter_rows()
     ]
-    assert [(r[1], r[5]) for r in by_unit[2:]] == [
+    assert [(r[1], r[7]) for r in by_unit[2:]] == [
         ("Huyện Tràng Định", 10),
         ("Huyện Văn Lãng", 1),
         ("Sở Thông tin và Truyền thông", 4),
