@@ -43,7 +43,10 @@ fi
 MAX_FIELD = 128
 MAX_PACKAGES = 50_000
 SHOWN = 50
-"""Vulnerabilities listed in the evidence (the worst first); all are counted."""
+"""Vulnerabilities listed whole in the evidence (the worst first); all are counted, and
+the failing ones are all named in compact form (`failing_pairs`, `failing_components`,
+`upgrades`), which the reports' machine counts and the remediation read: a stale host
+with hundreds of failing packages is upgraded and counted whole, not its first fifty."""
 ORDER: list[Severity] = ["info", "low", "medium", "high", "critical"]
 _WORDS: dict[str, Severity] = {
     "critical": "critical",
@@ -317,9 +320,10 @@ class VulnsCheck(Check[LinuxVulnState | windows.WindowsVulnState]):
             "vulnerabilities": len(found),
             "by_severity": dict(Counter(e["severity"] for e in found)),
             "failing": len(failing),
-            "failing_components": components[:SHOWN],
+            "failing_components": components,
             "failing_component_count": len(components),
-            "upgrades": upgrades[:SHOWN],
+            "failing_pairs": [[e["component"], e["cve"], e["severity"]] for e in failing],
+            "upgrades": upgrades,
             "vulnerable": found[:SHOWN],
             "ignored": [
                 {"cve": cve, "reason": ignored_ids[cve], "components": sorted(names)[:SHOWN]}
@@ -421,7 +425,7 @@ def _upgrades(failing: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "space": space,
             "version": entry["version"],
             "package": entry["package"],
-            "cves": cves[component, space][:SHOWN],
+            "cves": cves[component, space],
         }
         for (component, space), (_, entry) in sorted(best.items())
     ]

@@ -12,9 +12,11 @@ Counting rules (the notes of every report say them too):
   component is the one failing on most machines;
 - last week: each unit's latest sweep of the week before, as for this week.
 
-A unit's tables (machines, top CVEs) read the evidence each finding lists: the 50 worst
-vulnerabilities of each machine, so a CVE further down a machine's list is not counted
-for it; the figures above are exact.
+A unit's tables read the evidence each finding lists: every failing (component, CVE,
+severity) of a machine (`failing_pairs`), so the machines a failing CVE affects are
+counted exactly, and the 50 worst vulnerabilities in full (CVSS, fixed version, KB, and
+those below the threshold), so a CVE below the threshold and further down a machine's
+list than that is not counted for it.
 """
 
 from __future__ import annotations
@@ -69,8 +71,19 @@ def _finding(findings: list[Finding]) -> Finding | None:
 
 
 def _entries(finding: Finding | None) -> list[dict[str, Any]]:
-    listed = finding.evidence.get("vulnerable") if finding else None
-    return [e for e in listed or [] if isinstance(e, dict) and e.get("cve") and e.get("component")]
+    """The finding's vulnerabilities listed whole, then every failing one it names only
+    (component, CVE, severity): together, each failing one at least once."""
+    if finding is None:
+        return []
+    listed = finding.evidence.get("vulnerable")
+    entries = [
+        e for e in listed or [] if isinstance(e, dict) and e.get("cve") and e.get("component")
+    ]
+    pairs = finding.evidence.get("failing_pairs")
+    for pair in pairs if isinstance(pairs, list) else []:
+        if isinstance(pair, list) and len(pair) == 3 and all(isinstance(p, str) for p in pair):
+            entries.append({"component": pair[0], "cve": pair[1], "severity": pair[2]})
+    return entries
 
 
 def _rank(severity: object) -> int:

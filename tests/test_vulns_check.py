@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from checks import registry
 from checks.base import Context, HostFacts, Sections
 from checks.vulns import CHECK as VULNS
-from checks.vulns import InstalledPackage, LinuxVulnState, parse_dpkg, parse_rpm
+from checks.vulns import SHOWN, InstalledPackage, LinuxVulnState, parse_dpkg, parse_rpm
 from checks.windows import vulns as windows
 from raquet import vulns_cli
 from raquet.gather import judge, sweep_context
@@ -502,3 +502,20 @@ def test_windows_output_of_any_shape_gives_a_verdict(document: dict[str, object]
     ctx = Context(vulns=_index("msrc-2024-Apr.json", "nvd-2.0.json"))
     outcome = VULNS.judge(sections, HOST, facts, ctx)
     assert outcome.finding.status in ("pass", "fail", "not_applicable"), outcome.finding.title
+
+
+def test_a_host_with_hundreds_of_failing_packages_is_named_whole_for_counts_and_upgrades() -> None:
+    from reports.weaknesses import _entries
+    from tests.fixtures.reports.weak import judged, vuln
+
+    matches = [
+        vuln(f"lib{i:03d}", f"CVE-2024-{1000 + i}", "critical", 9.0, f"1.{i}-1") for i in range(120)
+    ]
+    finding = judged(matches)
+    evidence = finding.evidence
+    assert len(evidence["vulnerable"]) == SHOWN < 120  # listed whole: the worst only
+    assert evidence["failing_component_count"] == len(evidence["failing_components"]) == 120
+    assert len(evidence["upgrades"]) == 120  # the remediation upgrades every one
+    assert {c for c, _, _ in evidence["failing_pairs"]} == {m.component for m in matches}
+    listed = {(e["component"], e["cve"]) for e in _entries(finding)}
+    assert listed == {(m.component, m.cve) for m in matches}  # the reports count each
