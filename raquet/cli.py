@@ -362,6 +362,9 @@ def sweep(
 ) -> None:
     """Sweep the inventory's hosts and store every result as it arrives."""
     raquet.patch()  # gevent's, before the store, pyinfra and paramiko are imported
+    from raquet import pyinfra_api
+
+    pyinfra_api.load()  # without what a sweep never calls (jinja2, typeguard, packaging)
     from checks import select as select_checks
     from raquet.console import Redact, summary
     from raquet.policy import load_policy

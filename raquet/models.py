@@ -208,6 +208,8 @@ class Inventory(BaseModel):
 class Finding(BaseModel):
     """One check's verdict on one host, with the evidence it was judged on."""
 
+    model_config = ConfigDict(defer_build=True)  # built when first used, not at import
+
     check: str
     status: FindingStatus
     severity: Severity = "info"
@@ -218,6 +220,8 @@ class Finding(BaseModel):
 class Detection(BaseModel):
     """One malware detection recorded by a host's AV, kept once however many sweeps see it."""
 
+    model_config = ConfigDict(defer_build=True)  # built when first used, not at import
+
     name: str
     path: str
     detected_at: datetime
@@ -227,6 +231,8 @@ class Detection(BaseModel):
 
 class HostResult(BaseModel):
     """What one sweep learned about one host; stored the moment it exists."""
+
+    model_config = ConfigDict(defer_build=True)  # built when first used, not at import
 
     name: str
     unit: str
@@ -251,6 +257,8 @@ class HostResult(BaseModel):
 
 class SweepResult(BaseModel):
     """The document `raquet sweep --json` writes (SPEC §4)."""
+
+    model_config = ConfigDict(defer_build=True)  # built when first used, not at import
 
     sweep_id: str
     started_at: datetime

@@ -179,6 +179,7 @@ def test_inventory_as_pyinfra_builds_it() -> None:
         assert vars(ours).keys() == vars(their).keys()
         assert ours.print_prefix_padding == their.print_prefix_padding
         assert type(ours.connector) is type(their.connector)
+        assert ours.connector.data == their.connector.data
         assert ours.state is state and their.state is their_state
     assert list(state.inventory.hosts) == list(theirs.hosts)
 
@@ -309,3 +310,51 @@ def test_a_sweep_whose_store_cannot_be_opened_says_so_with_exit_2(tmp_path: Path
     assert proc.returncode == 2, proc.stderr
     assert "cannot be used as raquet's store" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+def test_pyinfra_api_without_what_a_sweep_never_calls() -> None:
+    """`raquet.pyinfra_api.load` imports the API with jinja2, typeguard and packaging left
+    for later; pyinfra's functions that use them work, with the real objects."""
+    assert _run(
+        """
+        import io, json, sys
+        import raquet
+        raquet.patch()
+        from raquet import pyinfra_api
+        pyinfra_api.load()
+        out = [[m for m in ("jinja2", "typeguard", "packaging") if m in sys.modules]]
+        from pyinfra.api import config, util
+        out.append(util.get_template(io.StringIO("hi {{ who }}")).render(who="there"))
+        class Bad(Exception):
+            pass
+        try:
+            util.raise_if_bad_type("x", int, Bad, "data")
+        except Bad as exc:
+            out.append(str(exc))
+        util.raise_if_bad_type(3, int, Bad, "data")
+        config.check_pyinfra_version(">=3")
+        import jinja2, typeguard, packaging.version
+        out.append([util.Environment is jinja2.Environment, util.TypeCheckError is
+                    typeguard.TypeCheckError, config.Version is packaging.version.Version])
+        print(json.dumps(out))
+        """
+    ) == [[], "hi there", "data: str is not an instance of int", [True, True, True]]
+
+
+def test_connector_data_is_type_checked_as_pyinfra_does() -> None:
+    from pyinfra.api.exceptions import ConnectorDataTypeError
+    from pyinfra.api.host import HostData
+    from pyinfra.connectors.base import host_to_connector_data
+    from pyinfra.connectors.ssh import SSHConnector
+
+    from raquet.targets import _connector_data
+
+    cls, meta = SSHConnector.data_cls, SSHConnector.data_meta
+    good = HostData("h", {"ssh_port": 2222, "ssh_user": "root", "ssh_paramiko_connect_kwargs": {}})
+    assert _connector_data(cls, meta, good) == host_to_connector_data(cls, meta, good)
+    bad = HostData("h", {"ssh_port": "twenty-two"})
+    with pytest.raises(ConnectorDataTypeError) as theirs:
+        host_to_connector_data(cls, meta, bad)
+    with pytest.raises(ConnectorDataTypeError) as ours:
+        _connector_data(cls, meta, bad)
+    assert str(ours.value) == str(theirs.value)
