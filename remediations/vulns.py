@@ -39,8 +39,9 @@ CHECK = "vulns"
 Manager = Literal["apt", "dnf"]
 MAX_FACT_BYTES = 1 << 20
 """What the offered-versions fact reads from a host at most (`head -c`)."""
-MAX_PACKAGES = 200
-"""Packages one remediation upgrades at most (the finding lists 50 components)."""
+MAX_PACKAGES = 2_000
+"""Packages one remediation upgrades at most (the finding names every failing component;
+a host past this many is upgraded in several runs, each verified)."""
 NOT_OFFERED = "not offered by the host's repositories"
 _KB = re.compile(r"^KB\d{6,8}$")
 _BUILD = re.compile(r"^\d{1,3}(?:\.\d{1,6}){1,3}$")
