@@ -9,6 +9,7 @@ a reason; nothing escapes a host's greenlet.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import resource
 import socket
@@ -20,6 +21,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import gevent
+import gevent.monkey
+import paramiko.packet
+import paramiko.util
 import pyinfra.connectors.util
 from gevent.event import AsyncResult
 from paramiko import SSHException
@@ -50,6 +54,46 @@ def _refuse_prompt(prompt: str = "", stream: object = None) -> str:
 # pyinfra answers "sudo: a password is required" with getpass(), which would hang a
 # scheduled sweep on a terminal nobody watches.
 pyinfra.connectors.util.getpass = _refuse_prompt
+
+
+# paramiko computes and compares every packet's MAC in Python: an HMAC object per packet,
+# and a byte-by-byte loop for the constant-time compare. The standard library does both
+# in C, the compare in constant time as well; the results are the same bytes and verdicts.
+def _compute_hmac(key: bytes, message: bytes, digest_class: Any) -> bytes:
+    return hmac.digest(key, message, digest_class)
+
+
+paramiko.packet.compute_hmac = _compute_hmac  # type: ignore[assignment]
+paramiko.util.constant_time_bytes_eq = hmac.compare_digest  # type: ignore[assignment]
+
+
+class _LiteralsInline:
+    """gevent's resolver, answering a literal address (what most inventories give) at
+    once: gevent hands every lookup to a thread, even one that needs no name server, and
+    that cost more than half a millisecond a host. Names still go to the threads."""
+
+    def __init__(self, resolver: Any) -> None:
+        self._resolver = resolver
+
+    def getaddrinfo(
+        self, host: Any, port: Any, family: int = 0, kind: int = 0, proto: int = 0, flags: int = 0
+    ) -> Any:
+        try:
+            return _getaddrinfo(host, port, family, kind, proto, flags | socket.AI_NUMERICHOST)
+        except socket.gaierror:
+            return self._resolver.getaddrinfo(host, port, family, kind, proto, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._resolver, name)
+
+
+_getaddrinfo = gevent.monkey.get_original("socket", "getaddrinfo")
+
+
+def _resolve_literals_inline() -> None:
+    hub = gevent.get_hub()
+    if not isinstance(hub.resolver, _LiteralsInline):
+        hub.resolver = _LiteralsInline(hub.resolver)
 
 
 @dataclass
@@ -128,6 +172,7 @@ def run_beginning(
     """
     selected = select_checks(options.checks)
     _allow_open_files(min(options.parallel, len(hosts)))
+    _resolve_literals_inline()
     state = make_state(
         hosts,
         parallel=options.parallel,

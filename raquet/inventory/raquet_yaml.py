@@ -68,6 +68,29 @@ def load_raquet_yaml(path: Path, data: Any) -> Inventory:
     return Inventory(source=path, units=units, **doc.fields())
 
 
+def load_raquet_plain(path: Path, data: Any) -> Inventory | None:
+    """The inventory from plain data (what a fast parser read, without line numbers) when
+    nothing in it is to be reported, as `load_raquet_yaml` would return it; None when
+    anything is (an error, or a warning such as a shared address), so that the caller
+    reads the file with line numbers and `load_raquet_yaml` says where."""
+    if not isinstance(data, Mapping) or next(secret_paths(data), None) is not None:
+        return None
+    if _listing_problems(str(path), data):
+        return None
+    try:
+        doc = InventoryFile.model_validate(_with_defaults(_without_secrets(data)))
+    except ValidationError:
+        return None
+    places = [(h.address.lower(), h.ssh_port, h.winrm_port) for u in doc.units for h in u.hosts]
+    if len(set(places)) != len(places):
+        return None
+    for unit in doc.units:
+        for host in unit.hosts:
+            host.unit = unit.id
+    units = [Unit(id=unit.id, name=unit.name, hosts=unit.hosts) for unit in doc.units]
+    return Inventory(source=path, units=units, **doc.fields())
+
+
 def _without_secrets(node: Any) -> Any:
     """Drop password keys (already reported) so they are not reported again as unknown keys."""
     if isinstance(node, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -113,12 +114,18 @@ class History(StoreBase):
             row = self._sweep(session, sweep_id)
             return _info(row, _counts(session, [sweep_id])[sweep_id])
 
-    def sweep_result(self, sweep_id: str) -> SweepResult:
+    def sweep_result(
+        self, sweep_id: str, known: Mapping[str, HostResult] | None = None
+    ) -> SweepResult:
         """The whole sweep as the `--json` document, hosts by unit then name.
 
         Read as plain rows, not ORM objects: a province's sweep is thousands of hosts and
-        tens of thousands of findings, and reports read it on every render.
+        tens of thousands of findings, and reports read it on every render. `known`: results
+        the caller stored itself in this sweep, as `record_results` left them (the values
+        it wrote), taken for those hosts instead of reading their findings back and
+        decoding their evidence again; the hosts in the document are still the store's.
         """
+        known = known or {}
         hosts_query = select(*_HOST_COLUMNS).where(HostResultRow.sweep_id == sweep_id)
         findings_query = (
             select(FindingRow.host_result_id, *_FINDING_COLUMNS)
@@ -128,17 +135,22 @@ class History(StoreBase):
         )
         with self._sessions.begin() as session:
             row = self._sweep(session, sweep_id)
-            findings: dict[int, list[dict[str, Any]]] = {}
-            for host_id, *values in session.execute(findings_query):
-                findings.setdefault(host_id, []).append(
-                    dict(zip(_FINDING_FIELDS, values, strict=True))
-                )
-            hosts = [
-                _host_result(
-                    dict(zip(_HOST_FIELDS, values, strict=True)), findings.get(host_id, [])
-                )
+            rows = [
+                (host_id, dict(zip(_HOST_FIELDS, values, strict=True)))
                 for host_id, *values in session.execute(hosts_query)
             ]
+            findings: dict[int, list[dict[str, Any]]] = {}
+            if any(values["name"] not in known for _, values in rows):
+                for host_id, *values in session.execute(findings_query):
+                    findings.setdefault(host_id, []).append(
+                        dict(zip(_FINDING_FIELDS, values, strict=True))
+                    )
+        hosts = [
+            known[values["name"]]
+            if values["name"] in known
+            else _host_result(values, findings.get(host_id, []))
+            for host_id, values in rows
+        ]
         # Sorted here, not in SQL, so the order is the same whatever the database collation.
         hosts.sort(key=lambda h: (h.unit, h.name))
         return SweepResult(

@@ -130,6 +130,9 @@ class Sweeps(Detections):
 
         Plain Core statements, a few per batch whatever its size: this is the sweep's hot
         path, and an ORM unit of work per host cost more than parsing the host's output.
+        Once committed, each result holds the values written (text and evidence as
+        `clean_text` / `clean_json` made them storable, times in UTC), so that what the
+        caller keeps of it is what the store holds (`sweep_result(known=...)`).
         """
         if not results:
             return
@@ -160,13 +163,24 @@ class Sweeps(Detections):
                 insert(HostResultRow).returning(HostResultRow.id, sort_by_parameter_order=True),
                 hosts,
             )
-            findings = [
-                _finding_values(host_id, finding)
+            pairs = [
+                (finding, _finding_values(host_id, finding))
                 for host_id, result in zip(inserted.scalars(), latest.values(), strict=True)
                 for finding in result.findings
             ]
-            if findings:
-                connection.execute(insert(FindingRow), findings)
+            if pairs:
+                connection.execute(insert(FindingRow), [values for _, values in pairs])
+        for result, values in zip(latest.values(), hosts, strict=True):
+            result.name, result.unit, result.address = (
+                values["host"],
+                values["unit"],
+                values["address"],
+            )
+            result.error = values["error"]
+            result.started_at, result.finished_at = values["started_at"], values["finished_at"]
+        for finding, values in pairs:
+            finding.check, finding.title = values["check"], values["title"]
+            finding.evidence = values["evidence"]
 
     @retried
     def finish_sweep(self, sweep_id: str, finished_at: datetime) -> None:
