@@ -60,6 +60,7 @@ def vulns_import(
     from raquet.errors import Problem
     from raquet.store import NoRecords, Store
     from raquet.vulns import detect, read_vulns
+    from raquet.vulns.read import LeftOut
 
     dataset = name or _default_name(file)
     chosen: FormatChoice = fmt
@@ -69,19 +70,22 @@ def vulns_import(
             print(found, file=sys.stderr)
             raise typer.Exit(EXIT_USAGE)
         chosen = found
+    left_out = LeftOut()
     with Store(db) as store:
         try:
             done = store.import_vulns(
                 dataset,
                 str(file.resolve()),
                 chosen,
-                lambda: read_vulns(file, chosen, dataset=dataset),
+                lambda: read_vulns(file, chosen, dataset=dataset, left_out=left_out),
             )
         except NoRecords as exc:
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
+            _say_left_out(left_out.unmapped)
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(EXIT_USAGE) from None
+    _say_left_out(left_out.unmapped)
     info = done.info
     for problem in done.problems:
         print(f"skipped: {problem}", file=sys.stderr)
@@ -91,6 +95,16 @@ def vulns_import(
         f"vulnerability data {info.name}: {info.records} records from {file} ({info.format}), "
         f"{info.problems} skipped; covers {', '.join(info.spaces) or 'nothing raquet matches'}"
     )
+
+
+def _say_left_out(unmapped: int) -> None:
+    if unmapped:
+        print(
+            f"not kept: {unmapped} NVD records whose products no program or package raquet "
+            "names maps to (raquet/vulns/data/applications.yml; import again after adding "
+            "one there)",
+            file=sys.stderr,
+        )
 
 
 def _default_name(file: Path) -> str:

@@ -519,3 +519,48 @@ def test_a_host_with_hundreds_of_failing_packages_is_named_whole_for_counts_and_
     assert {c for c, _, _ in evidence["failing_pairs"]} == {m.component for m in matches}
     listed = {(e["component"], e["cve"]) for e in _entries(finding)}
     assert listed == {(m.component, m.cve) for m in matches}  # the reports count each
+
+
+def _nvd_record(cve: str, *criteria: str) -> dict[str, object]:
+    matches = [
+        {"vulnerable": True, "criteria": c, "versionEndExcluding": "9.0", "matchCriteriaId": cve}
+        for c in criteria
+    ]
+    configurations = [{"nodes": [{"operator": "OR", "negate": False, "cpeMatch": matches}]}]
+    return {
+        "cve": {
+            "id": cve,
+            "lastModified": "2024-07-03T02:07:53.637",
+            "configurations": configurations,
+        }
+    }
+
+
+def test_nvd_records_of_products_no_program_maps_to_are_not_kept(tmp_path: Path) -> None:
+    chrome, elsewhere = (
+        "cpe:2.3:a:google:chrome:*:*:*:*:*:*:*:*",
+        "cpe:2.3:a:acme:widget:*:*:*:*:*:*:*:*",
+    )
+    feed = tmp_path / "nvdcve-2.0-2024.json"
+    records = [
+        _nvd_record("CVE-2024-0101", chrome),
+        _nvd_record("CVE-2024-0102", elsewhere),
+        _nvd_record("CVE-2024-0103", elsewhere, chrome),
+        _nvd_record("CVE-2024-0104", elsewhere),
+    ]
+    feed.write_text(
+        json.dumps({"resultsPerPage": 4, "format": "NVD_CVE", "vulnerabilities": records})
+    )
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    done = raquet_cli("vulns", "import", feed, "--db", db)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("vulnerability data nvdcve-2.0-2024: 2 records")
+    assert "not kept: 2 NVD records whose products no program" in done.stderr
+    with Store(db) as store:
+        index = store.vuln_index()
+    assert index is not None and index.knows("cpe", "google:chrome")
+    assert not index.knows("cpe", "acme:widget")  # the mixed record keeps only chrome
+    only_elsewhere = tmp_path / "elsewhere.json"
+    only_elsewhere.write_text(json.dumps({"resultsPerPage": 1, "vulnerabilities": records[1:2]}))
+    refused = raquet_cli("vulns", "import", only_elsewhere, "--db", db)
+    assert refused.returncode == 2 and "not kept: 1 NVD records" in refused.stderr

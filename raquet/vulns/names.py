@@ -55,8 +55,10 @@ class Names:
         self._names: dict[str, list[str]] = {}
         self._globs: list[tuple[str, list[str]]] = []
         self._packages: dict[str, list[str]] = {}
+        self._mapped: set[str] = set()
         for entry in table.applications:
             cpes = [cpe.strip().lower() for cpe in entry.cpes]
+            self._mapped.update(cpes)
             for name in entry.names:
                 key = clean(name) if "*" not in name else clean(name.replace("*", " ")) + "*"
                 if not key.strip("*"):
@@ -67,6 +69,10 @@ class Names:
                     self._names.setdefault(key, []).extend(cpes)
             for package in entry.packages:
                 self._packages.setdefault(package.strip(), []).extend(cpes)
+
+    def mapped(self) -> frozenset[str]:
+        """Every vendor:product the table maps a program or a package to."""
+        return frozenset(self._mapped)
 
     def cpes(self, name: str) -> list[tuple[str, bool]]:
         """(vendor:product, named by a Linux package) for a program's name; [] if unknown."""

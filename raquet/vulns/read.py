@@ -4,6 +4,7 @@ format told from the data when not given."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,7 @@ from raquet.vulns.debian import read_debian_tracker
 from raquet.vulns.index import VulnIndex
 from raquet.vulns.model import Format, Vulnerability
 from raquet.vulns.msrc import read_msrc
+from raquet.vulns.names import default_names
 from raquet.vulns.nvd import read_nvd
 from raquet.vulns.osv import read_osv
 from raquet.vulns.source import TooLarge, is_zip, open_json, sniff
@@ -95,8 +97,23 @@ def detect(path: Path) -> Format | Problem:
 _READERS = {"osv": read_osv, "debian": read_debian_tracker, "nvd": read_nvd, "msrc": read_msrc}
 
 
+@dataclass
+class LeftOut:
+    """Records a read leaves out on purpose (they are not malformed): NVD records whose
+    every product is one no program or package raquet names maps to (`applications.yml`).
+    NVD holds some 250,000 CVEs over tens of thousands of products, a few percent of them
+    programs raquet can find on a host; the rest would only weigh on every sweep, which
+    holds the whole index in memory."""
+
+    unmapped: int = 0
+
+
 def read_vulns(
-    path: Path, fmt: FormatChoice = "auto", *, dataset: str | None = None
+    path: Path,
+    fmt: FormatChoice = "auto",
+    *,
+    dataset: str | None = None,
+    left_out: LeftOut | None = None,
 ) -> Iterator[Vulnerability | Problem]:
     """Every record of one data set file or directory, with a problem (file, JSON pointer)
     for each part skipped; streamed, so it can be indexed as it is read."""
@@ -106,7 +123,27 @@ def read_vulns(
             yield found
             return
         fmt = found
-    yield from _READERS[fmt](path, dataset=dataset)
+    items = _READERS[fmt](path, dataset=dataset)
+    if fmt == "nvd":
+        items = _mapped_only(items, default_names().mapped(), left_out or LeftOut())
+    yield from items
+
+
+def _mapped_only(
+    items: Iterable[Vulnerability | Problem], mapped: frozenset[str], left_out: LeftOut
+) -> Iterator[Vulnerability | Problem]:
+    """Each record with only the products raquet can find on a host; none left: left out."""
+    for item in items:
+        if isinstance(item, Problem):
+            yield item
+            continue
+        kept = tuple(a for a in item.affected if a.space != "cpe" or a.package.lower() in mapped)
+        if not kept:
+            left_out.unmapped += 1
+        elif len(kept) == len(item.affected):
+            yield item
+        else:
+            yield replace(item, affected=kept)
 
 
 def load_index(
