@@ -13,11 +13,13 @@ import hmac
 import logging
 import resource
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -65,6 +67,35 @@ def _compute_hmac(key: bytes, message: bytes, digest_class: Any) -> bytes:
 
 paramiko.packet.compute_hmac = _compute_hmac  # type: ignore[assignment]
 paramiko.util.constant_time_bytes_eq = hmac.compare_digest  # type: ignore[assignment]
+
+
+class _HandshakeTimer:
+    """What paramiko's Packetizer asks of `threading.Timer` (start, cancel) for its handshake
+    deadline, as a timer of gevent's loop: a Timer is a thread (under gevent a greenlet with
+    its event, condition and locks), about 0.12 ms a host to make, start and cancel. The
+    function only sets the Packetizer's `timer expired` flag, which the loop may call."""
+
+    def __init__(self, interval: float, function: Callable[[], None]) -> None:
+        self._watcher = gevent.get_hub().loop.timer(interval, ref=False)
+        self._function = function
+
+    def start(self) -> None:
+        self._watcher.start(self._function)
+
+    def cancel(self) -> None:
+        self._watcher.close()
+
+
+class _PacketThreading(ModuleType):
+    """`threading` as paramiko.packet sees it: the same module, but that Timer."""
+
+    Timer = _HandshakeTimer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+paramiko.packet.threading = _PacketThreading("threading")  # type: ignore[attr-defined]
 
 
 class _LiteralsInline:
