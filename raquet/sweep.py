@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.monkey
+import paramiko
 import paramiko.packet
 import paramiko.util
 import pyinfra.connectors.util
@@ -96,6 +97,14 @@ class _PacketThreading(ModuleType):
 
 
 paramiko.packet.threading = _PacketThreading("threading")  # type: ignore[attr-defined]
+
+# A transport's thread reads its socket with a 0.1 s timeout, waking ten times a second
+# while the host runs its checks, only to look at flags (closed, handshake deadline,
+# keepalive, rekey) that can wait a second: each wake is a gevent timeout, a socket.timeout
+# raised and caught and a pass through paramiko's loop, for every connected host. Under
+# gevent a transport that is closed wakes at once (its socket's waiter is cancelled), so
+# only those checks' resolution changes, from 0.1 to 1 s.
+paramiko.Transport._active_check_timeout = 1.0  # type: ignore[attr-defined]
 
 
 class _LiteralsInline:
