@@ -9,24 +9,17 @@ a reason; nothing escapes a host's greenlet.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import resource
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import gevent
-import gevent.monkey
-import paramiko
-import paramiko.packet
-import paramiko.util
 import pyinfra.connectors.util
 from gevent.event import AsyncResult
 from paramiko import SSHException
@@ -41,6 +34,7 @@ from raquet.gather import judge, split
 from raquet.models import Host, HostResult, HostStatus
 from raquet.script import build
 from raquet.targets import make_state
+from raquet.transport_speed import resolve_literals_inline
 from raquet.waivers import Waiver
 
 if TYPE_CHECKING:
@@ -57,83 +51,6 @@ def _refuse_prompt(prompt: str = "", stream: object = None) -> str:
 # pyinfra answers "sudo: a password is required" with getpass(), which would hang a
 # scheduled sweep on a terminal nobody watches.
 pyinfra.connectors.util.getpass = _refuse_prompt
-
-
-# paramiko computes and compares every packet's MAC in Python: an HMAC object per packet,
-# and a byte-by-byte loop for the constant-time compare. The standard library does both
-# in C, the compare in constant time as well; the results are the same bytes and verdicts.
-def _compute_hmac(key: bytes, message: bytes, digest_class: Any) -> bytes:
-    return hmac.digest(key, message, digest_class)
-
-
-paramiko.packet.compute_hmac = _compute_hmac  # type: ignore[assignment]
-paramiko.util.constant_time_bytes_eq = hmac.compare_digest  # type: ignore[assignment]
-
-
-class _HandshakeTimer:
-    """What paramiko's Packetizer asks of `threading.Timer` (start, cancel) for its handshake
-    deadline, as a timer of gevent's loop: a Timer is a thread (under gevent a greenlet with
-    its event, condition and locks), about 0.12 ms a host to make, start and cancel. The
-    function only sets the Packetizer's `timer expired` flag, which the loop may call."""
-
-    def __init__(self, interval: float, function: Callable[[], None]) -> None:
-        self._watcher = gevent.get_hub().loop.timer(interval, ref=False)
-        self._function = function
-
-    def start(self) -> None:
-        self._watcher.start(self._function)
-
-    def cancel(self) -> None:
-        self._watcher.close()
-
-
-class _PacketThreading(ModuleType):
-    """`threading` as paramiko.packet sees it: the same module, but that Timer."""
-
-    Timer = _HandshakeTimer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(threading, name)
-
-
-paramiko.packet.threading = _PacketThreading("threading")  # type: ignore[attr-defined]
-
-# A transport's thread reads its socket with a 0.1 s timeout, waking ten times a second
-# while the host runs its checks, only to look at flags (closed, handshake deadline,
-# keepalive, rekey) that can wait a second: each wake is a gevent timeout, a socket.timeout
-# raised and caught and a pass through paramiko's loop, for every connected host. Under
-# gevent a transport that is closed wakes at once (its socket's waiter is cancelled), so
-# only those checks' resolution changes, from 0.1 to 1 s.
-paramiko.Transport._active_check_timeout = 1.0  # type: ignore[attr-defined]
-
-
-class _LiteralsInline:
-    """gevent's resolver, answering a literal address (what most inventories give) at
-    once: gevent hands every lookup to a thread, even one that needs no name server, and
-    that cost more than half a millisecond a host. Names still go to the threads."""
-
-    def __init__(self, resolver: Any) -> None:
-        self._resolver = resolver
-
-    def getaddrinfo(
-        self, host: Any, port: Any, family: int = 0, kind: int = 0, proto: int = 0, flags: int = 0
-    ) -> Any:
-        try:
-            return _getaddrinfo(host, port, family, kind, proto, flags | socket.AI_NUMERICHOST)
-        except socket.gaierror:
-            return self._resolver.getaddrinfo(host, port, family, kind, proto, flags)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._resolver, name)
-
-
-_getaddrinfo = gevent.monkey.get_original("socket", "getaddrinfo")
-
-
-def _resolve_literals_inline() -> None:
-    hub = gevent.get_hub()
-    if not isinstance(hub.resolver, _LiteralsInline):
-        hub.resolver = _LiteralsInline(hub.resolver)
 
 
 @dataclass
@@ -212,7 +129,7 @@ def run_beginning(
     """
     selected = select_checks(options.checks)
     _allow_open_files(min(options.parallel, len(hosts)))
-    _resolve_literals_inline()
+    resolve_literals_inline()
     state = make_state(
         hosts,
         parallel=options.parallel,

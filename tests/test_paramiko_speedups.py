@@ -1,4 +1,4 @@
-"""What raquet.sweep changes of paramiko and gevent for speed gives the same answers."""
+"""What raquet.transport_speed changes of paramiko and gevent for speed gives the same answers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import gevent
 import paramiko.packet
 import paramiko.util
 
-from raquet import sweep
+from raquet import transport_speed
 
 
 def test_macs_are_paramikos() -> None:
@@ -38,9 +38,9 @@ def test_the_handshake_deadline_still_expires_and_is_cancelled() -> None:
 
 
 def test_literal_addresses_resolve_as_gevents_resolver_does() -> None:
-    sweep._resolve_literals_inline()
+    transport_speed.resolve_literals_inline()
     hub = gevent.get_hub()
-    assert isinstance(hub.resolver, sweep._LiteralsInline)
+    assert isinstance(hub.resolver, transport_speed._LiteralsInline)
     threads = hub.resolver._resolver
     for host in ("127.0.0.1", "::1", "localhost"):
         ours = socket.getaddrinfo(host, 22, 0, socket.SOCK_STREAM)
