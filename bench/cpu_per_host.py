@@ -10,9 +10,12 @@ answer), the commits alternated run by run, each run preceded by nothing but the
 previous one. Prints medians: start-up ms to first connect, the one-host run's CPU
 seconds, CPU ms per host, and CPU ms per host less the one-host run's CPU.
 
-`--check` names the checks swept (default: the five of the recorded answer,
-`bench/recorded/linux-all.out`, which has no `vulns` sections: with every check the
-frame does not parse and the bench refuses the run). Needs no root and no lab.
+`--check` names the checks swept (default: every check, all six, as the recorded answer
+`bench/recorded/linux-all.out` has them). Before measuring, each commit probes one
+responder host with its own script of those checks (`bench.sweep_scale.probe`): unless the
+recorded frame parses for them, untampered, the bench refuses the run (a subset of the
+recorded checks does not parse, nor a commit with another check or whose checks write other
+sections). Needs no root and no lab.
 """
 
 from __future__ import annotations
@@ -33,9 +36,7 @@ from bench.clients import (
     startup,
     sweep_argv,
 )
-from bench.sweep_scale import inventory, start_responders, stop_responders
-
-RECORDED_CHECKS = ["av", "connections", "infections", "patches", "software"]
+from bench.sweep_scale import inventory, probe, start_responders, stop_responders
 
 
 def main() -> None:
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=500)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    checks = args.check or RECORDED_CHECKS
+    checks = args.check or []  # none named: raquet's default, every check
     workdir = Path(tempfile.mkdtemp(prefix="raquet-cpu."))
     raise_open_files()
     sources = [Source.of(rev, workdir / f"rev-{i}") for i, rev in enumerate(args.commits)]
@@ -59,6 +60,10 @@ def main() -> None:
     processes, known, key = start_responders(args.hosts, 2, 2222, 0.0, workdir)
     try:
         os.chdir(workdir)
+        for source in sources:  # refuses unless the recorded frame parses for these checks
+            probed = probe(key, known, 2222, workdir, source.env(workdir), checks)
+            report["checks"] = probed["checks"]  # the same for all: the frame parsed for each
+            print(f"{source.commit}: checks {', '.join(probed['checks'])}", flush=True)
         inv = inventory(args.hosts, 2222, key, known, workdir)
         for run in range(args.runs + 1):  # the first round warms the page cache, not counted
             for source in sources:

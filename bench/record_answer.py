@@ -5,18 +5,22 @@
 Starts a one-host lab fleet (the bench fleet's host b-0001: ClamAV running, one lab
 package with a pending update), connects to it exactly as `raquet sweep` does
 (`raquet.targets.make_state`, pyinfra's SSH connector, host key checked against the
-fleet's known_hosts) and runs the script of all five checks through `raquet.channel`,
-the sweep's own channel (script on stdin of `sh -s`). Writes:
+fleet's known_hosts) and runs the script of every check (`checks.registry()`: av,
+connections, infections, patches, software, vulns) through `raquet.channel`, the sweep's
+own channel (script on stdin of `sh -s`). Writes:
 
 - `bench/recorded/linux-all.out`: the exact stdout bytes (the `RQ1` frame), which the
   scale bench's responder (`bench/responder.py`) sends back to every connection;
-- `bench/recorded/linux-all.json`: exit status, stderr, the script's sha256, the host
-  scenario, the date, the raquet commit, and the algorithms paramiko negotiated
+- `bench/recorded/linux-all.json`: the checks, exit status, stderr, the script's sha256
+  (not the script), the sections, the host scenario, the date, the raquet commit (and
+  raquet's own files that differed from it in the work tree), and the algorithms paramiko negotiated
   with the lab's OpenSSH server (kex, host key, ciphers, MACs, compression both ways),
   which `bench/sweep_vs_ssh.py` passes to the OpenSSH baseline.
 
 The recorded frame is checked with raquet's own parser: it must be complete and not
-tampered, or the file is not written.
+tampered (every check reported, in turn), or the file is not written. Record again whenever
+a check is added or its snippet changes: the benches that replay the frame
+(`bench.sweep_scale`, `bench.cpu_per_host`) refuse checks it does not parse for.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import raquet  # noqa: F401  (gevent's monkey-patching first, as in the CLI)
-from checks import select
+from checks import registry, select
 from raquet import framing
 from raquet.channel import _command, run_script
 from raquet.models import Host
@@ -101,7 +105,7 @@ def probe(
     finally:
         paramiko_log.removeHandler(handler)
     try:
-        transport = target.connector.client.get_transport()
+        transport = target.connector.client.get_transport()  # type: ignore[attr-defined]
         algorithms = negotiated(transport, handler.names[-1] if handler.names else "?")
         script = build(select(checks), "linux", Policy(), CHECK_TIMEOUT)
         output = run_script(target, script.text, sudo=False, timeout=600, cap=script.cap)
@@ -164,7 +168,7 @@ def main() -> None:
     from bench.sweep_vs_ssh import fleet_scenario
     from tests.lab.fleet import Fleet
 
-    checks = [c.name for c in select(None)]
+    checks = list(registry())  # every check there is, in the script's order
     workdir = Path(tempfile.mkdtemp(prefix="raquet-record."))
     with ExitStack() as stack:
         scenario = fleet_scenario(1, 1)
@@ -176,11 +180,20 @@ def main() -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "raquet", "checks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    facts.pop("script")  # its sha256 is kept
     RECORDED.mkdir(exist_ok=True)
     (RECORDED / "linux-all.out").write_bytes(stdout)
     meta = {
         "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
         "raquet_commit": commit,
+        "raquet_uncommitted": [line[3:] for line in dirty],  # raquet/, checks/ edits
         "checks": checks,
         "check_timeout": CHECK_TIMEOUT,
         "host": scenario.units[0].hosts[0].model_dump(),
@@ -188,7 +201,6 @@ def main() -> None:
         **facts,
     }
     (RECORDED / "linux-all.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    del meta["script"]
     print(json.dumps(meta["paramiko_negotiated"], indent=2))
     print(f"{len(stdout)} bytes -> {RECORDED / 'linux-all.out'}")
 

@@ -12,7 +12,7 @@ on stdout, so the sweep verifies every host's key as it would a real fleet's
 
 Every session must exec exactly raquet's bootstrap (`sh -c 'sh -s'`); the script arrives
 on stdin and, once the client has sent EOF, the session answers with the recorded bytes
-(`bench/record_answer.py`: a real lab host's framed answer to all five checks), exit
+(`bench/record_answer.py`: a real lab host's framed answer to every check's script), exit
 status 0, after `--delay` seconds (a host's time to run the checks; 0: none). The key
 exchange, cipher and MAC are pinned to what paramiko negotiates with a lab host's OpenSSH
 (`bench/recorded/linux-all.json`), so the sweeping side pays what it pays against real
@@ -56,7 +56,7 @@ class Stats:
     refused_command = 0
 
 
-class Answer(asyncssh.SSHServerSession):  # type: ignore[misc]
+class Answer(asyncssh.SSHServerSession):
     """One exec session: read the script to EOF, send the recorded answer, exit 0."""
 
     def __init__(self, answer: bytes, script_sha256: str, delay: float) -> None:
@@ -100,7 +100,7 @@ class Answer(asyncssh.SSHServerSession):  # type: ignore[misc]
         Stats.answered += 1
 
 
-class Server(asyncssh.SSHServer):  # type: ignore[misc]
+class Server(asyncssh.SSHServer):
     def __init__(self, factory: object) -> None:
         self._factory = factory
 

@@ -6,14 +6,23 @@
 The lab cannot start 10,000 sshd on two cores, so the hosts are `bench.responder`
 processes (asyncssh; `--workers` of them, each serving its own range of loopback
 addresses 127.10.Y.Z:PORT with one host key per address), every session answered with
-a real lab host's recorded answer to all five checks (`bench/recorded/`). Before
-measuring, one responder host is probed the way `raquet sweep` connects
-(`bench/record_answer.py --probe`): what paramiko negotiates must equal what it
-negotiated with the lab's OpenSSH, and the recorded frame must parse, untampered.
+a real lab host's recorded answer to the script of every check (all six: av, connections,
+infections, patches, software, vulns; `bench/recorded/`). `--check` sweeps only the checks
+named, as `raquet sweep --check` does (default: every check). Before measuring, one
+responder host is probed the way `raquet sweep` connects (`bench/record_answer.py
+--probe`) with the script of the checks swept: what paramiko negotiates must equal what
+it negotiated with the lab's OpenSSH, and the recorded frame must parse for those checks,
+untampered, or the bench refuses the run. The frame parses only for the checks it was
+recorded with (`checks` in `bench/recorded/linux-all.json`, in the script's order): a
+subset, or a check added since, does not; record it again (`bench/record_answer.py`).
 
 Per size: a generated inventory (units of 250 hosts, one known_hosts with exactly that
 many `[addr]:port` entries, StrictHostKeyChecking as always), one run of `raquet sweep
---parallel P --json FILE`; every host must come back `swept` with no error. Prints wall
+--parallel P --json FILE` into a fresh SQLite store with no data imported: the
+connections check's finding is then an `error` ("no indicator feeds are imported") and the
+vulns check's `not_applicable` ("no vulnerability data imported"; it matches no package:
+matching's cost is `bench/vulns_match.py`'s), on every host alike. Every host must come
+back `swept` with no error of its own (a finding's is not one). Prints wall
 time, raquet's CPU seconds per host (its own process, `wait4`), its peak RSS (ru_maxrss),
 and the RSS growth per extra host between sizes. The responders' CPU is not raquet's and
 is reported apart. Needs no root and no lab.
@@ -27,6 +36,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,13 +128,28 @@ def inventory(count: int, port: int, key: Path, known: list[str], workdir: Path)
     return path
 
 
-def probe(key: Path, known: list[str], port: int, workdir: Path, env: dict[str, str]) -> dict:
+def probe(
+    key: Path,
+    known: list[str],
+    port: int,
+    workdir: Path,
+    env: dict[str, str],
+    checks: Sequence[str] = (),
+) -> dict:
+    """One responder host swept as raquet connects, with the script of `checks` (none
+    named: every check); raises unless the recorded frame parses for them, untampered, and
+    paramiko negotiates with the responder what it negotiated with the lab's sshd."""
     known_hosts = workdir / "known_hosts-probe"
     known_hosts.write_text(known[0])
     argv = [sys.executable, str(HERE / "record_answer.py"), "--probe", address(0)]
     argv += ["--port", str(port), "--key", str(key), "--known-hosts", str(known_hosts)]
     argv += ["--script", str(workdir / "script.sh")]
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    argv += [arg for name in checks for arg in ("--check", name)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if done.returncode:
+        why = (done.stderr.strip().splitlines() or ["?"])[-1]
+        raise RuntimeError(f"probing a responder host failed: {why}")
+    out = done.stdout
     probed = json.loads(out.strip().splitlines()[-1])
     recorded = json.loads((HERE / "recorded" / "linux-all.json").read_text())
     lab = {k: v for k, v in recorded["paramiko_negotiated"].items() if not k.endswith("_version")}
@@ -135,11 +160,17 @@ def probe(key: Path, known: list[str], port: int, workdir: Path, env: dict[str, 
 
 
 def sweep(
-    count: int, inv: Path, parallel: int, workdir: Path, env: dict[str, str], extra: list[str]
+    count: int,
+    inv: Path,
+    parallel: int,
+    workdir: Path,
+    env: dict[str, str],
+    extra: list[str],
+    checks: Sequence[str] = (),
 ) -> dict:
     out = workdir / f"sweep-{count}.json"
     db = workdir / f"scale-{count}.db"
-    argv = sweep_argv(inv, db, out, [], parallel, *extra)
+    argv = sweep_argv(inv, db, out, checks, parallel, *extra)
     load = os.getloadavg()[0]
     usage, code = run_one(Job(argv, env=env))
     hosts = json.loads(out.read_text())["hosts"]
@@ -165,7 +196,11 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=None, help="default: raquet's default")
     parser.add_argument("--commit", default=None, help="measure this commit (git archive)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    parser.add_argument(
+        "--check", action="append", default=None, help="only this check (default: every one)"
+    )
     args = parser.parse_args()
+    checks = args.check or []
     sizes = sorted(set(args.hosts))
     workdir = Path(tempfile.mkdtemp(prefix="raquet-scale."))
     limit = raise_open_files()
@@ -184,7 +219,7 @@ def main() -> None:
     )
     try:
         os.chdir(workdir)  # no raquet.toml of the work tree's
-        probed = probe(key, known, args.port, workdir, env)
+        probed = probe(key, known, args.port, workdir, env, checks)
         parallel = args.parallel or probed["parallel_default"]
         report.update(parallel=parallel, negotiated=probed["negotiated"], checks=probed["checks"])
         print(f"{report['date']}, commit {source.commit}; {report['machine']}")
@@ -197,11 +232,11 @@ def main() -> None:
         report["startup_median"] = asdict(start)
         extra = ["--connect-timeout", "300"]
         warm = inventory(50, args.port, key, known, workdir)
-        sweep(50, warm, parallel, workdir, env, extra)  # page cache, pyc; not counted
+        sweep(50, warm, parallel, workdir, env, extra, checks)  # page cache, pyc; not counted
         results = []
         for count in sizes:
             inv = inventory(count, args.port, key, known, workdir)
-            result = sweep(count, inv, parallel, workdir, env, extra)
+            result = sweep(count, inv, parallel, workdir, env, extra, checks)
             results.append(result)
             print(
                 f"  {count} hosts: {result['wall']:.1f} s, {result['cpu'] / count * 1000:.1f} "

@@ -15,6 +15,10 @@ import pytest
 
 from bench.record_answer import RECORDED, probe
 from bench.responder import address
+from checks import registry, select
+from raquet import framing
+from raquet.policy import Policy
+from raquet.script import build
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,6 +65,18 @@ def test_the_sweep_channel_gets_the_recorded_frame_untampered(
     assert facts["exit_status"] == 0
     for name in ("kex", "host_key", "cipher_c2s", "cipher_s2c", "mac_c2s", "mac_s2c"):
         assert algorithms[name] == meta["paramiko_negotiated"][name]
+
+
+def test_the_recorded_answer_covers_every_check() -> None:
+    # the scale benches sweep every check by default: a check added (or a section renamed)
+    # since the recording means recording again (`bench/record_answer.py`, root, the lab)
+    meta = json.loads((RECORDED / "linux-all.json").read_text())
+    assert meta["checks"] == list(registry())
+    script = build(select(None), "linux", Policy(), meta["check_timeout"])
+    sections = framing.split((RECORDED / "linux-all.out").read_bytes(), script)
+    assert sections.tampered is None and sections.complete
+    assert all(f"{name}.__exit" in sections for name in registry())
+    assert "vulns.dpkg" in sections and "host.os_release" in sections
 
 
 def test_another_key_or_command_is_refused(
