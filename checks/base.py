@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field
 
+from raquet.errors import clean
 from raquet.models import Detection, Finding, Host, OsName
 from raquet.policy import Policy
 
@@ -30,14 +31,7 @@ StateT = TypeVar("StateT")
 """A check's parsed state: plain dataclasses and tuples (one per package, socket, line…),
 since host output is only ever made into pydantic models at the boundary, the Finding."""
 
-MAX_TEXT = 512
 CHECK_BUDGET_MIB = 4  # raquet.script.CHECK_BUDGET, named here for the reasons it gives
-
-
-def clean(text: str, limit: int = MAX_TEXT) -> str:
-    """Host output is untrusted: drop control characters and bound the length before it is kept."""
-    kept = text if text.isprintable() else "".join(ch for ch in text if ch.isprintable())
-    return kept if len(kept) <= limit else kept[: limit - 1] + "…"
 
 
 CTIME = "%a %b %d %H:%M:%S %Y"

@@ -31,8 +31,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 import raquet
-from checks import registry
-from raquet import history_cli, workers_cli
+from raquet import workers_cli
 from raquet.console import (
     Column,
     DbOpt,
@@ -85,6 +84,20 @@ class Commands(typer.core.TyperGroup):
             limit = formatter.width - 6 - max(len(name) for name, _ in shown)
             with formatter.section("Commands"):
                 formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in shown])
+
+
+class ListsChecks(typer.core.TyperCommand):
+    """A command whose `--check` help names every check, looked up only when the help is
+    shown: importing every check costs a sweep a sixth of its start-up, and a sweep of
+    some checks imports only those."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from checks import registry
+
+        for param in self.params:
+            if param.name == "check" and isinstance(param, typer.core.TyperOption):
+                param.help = f"Only this check (repeatable): {', '.join(registry())}."
+        super().format_help(ctx, formatter)
 
 
 app = typer.Typer(
@@ -266,7 +279,7 @@ def _host_counts(hosts: list[Host]) -> dict[str, int]:
     }
 
 
-@app.command()
+@app.command(cls=ListsChecks)
 def sweep(
     inventory: InventoryOpt = None,
     policy: PolicyOpt = None,
@@ -279,7 +292,7 @@ def sweep(
         typer.Option(
             "--check",
             metavar="CHECK",
-            help=f"Only this check (repeatable): {', '.join(registry())}.",
+            help="Only this check (repeatable; `raquet checks` lists them).",
         ),
     ] = None,
     json_file: Annotated[
@@ -365,12 +378,9 @@ def sweep(
     from raquet import pyinfra_api
 
     pyinfra_api.load()  # without what a sweep never calls (jinja2, typeguard, packaging)
-    from checks import select as select_checks
-    from raquet.console import Redact, summary
-    from raquet.policy import load_policy
+    from raquet.console import Redact
     from raquet.sweep import Begun, SweepOptions, run_beginning
     from raquet.targets import require_secrets
-    from raquet.waivers import load_waivers
 
     inv = _load(inventory)
     selection = selected(unit, host, tag, limit)
@@ -378,14 +388,9 @@ def sweep(
         raise fail_usage("--resume finishes the sweep's own hosts: it takes no host selection")
     hosts = _select(inv, selection)
     try:
-        pol = load_policy(policy)
-        waived = load_waivers(waivers) if waivers else []
-        checks = [c.name for c in select_checks(check)]
         require_secrets(hosts)
     except InputError as exc:
         raise _problems(exc) from None
-    except KeyError as exc:
-        raise fail_usage(str(exc.args[0])) from None
     Redact.hide(*_secrets(inv.hosts()))
     if insecure_no_host_key_check:
         err.print(
@@ -393,27 +398,29 @@ def sweep(
             "the path can impersonate these hosts and read what the sweep sends.[/bold red]"
         )
     options = SweepOptions(
-        checks=checks,
+        checks=list(check or []),
         parallel=parallel,
         connect_timeout=connect_timeout,
         check_timeout=timeout,
         verify_host_keys=not insecure_no_host_key_check,
-        waivers=waived,
     )
     app = _broker(broker) if distributed else None
     begun: list[Begun] = []
     with ExitStack() as closing:
 
         def begin() -> Begun:
-            """The store opened, the sweep begun (or the unfinished one found), the context
-            built: before any host is connected when the store decides which hosts to sweep
-            (--resume) or workers sweep them, else once the first connections are under way."""
+            """The policy, waivers and checks read, the store opened, the sweep begun (or
+            the unfinished one found), the context built: before any host is connected when
+            the store decides which hosts to sweep (--resume) or workers sweep them, else
+            once the first connections are under way (a bad policy or check name still
+            ends the sweep with nothing run on any host, its connections closed)."""
             nonlocal hosts
             if begun:
                 return begun[0]
             from raquet.gather import sweep_context
             from raquet.store import Store
 
+            pol = _judged_by(policy, waivers, check, options)
             store = closing.enter_context(Store(db))
             if app is not None and store.engine.dialect.name == "sqlite":
                 err.print(
@@ -454,9 +461,31 @@ def sweep(
     if json_file:
         _write_document(json_file, document)
     if Verbosity.level:
+        from raquet.console import summary
+
         out = people(data_on_stdout(json_file))
         out.print(summary(out, inv, document.hosts))
     raise typer.Exit(_exit_code(document.hosts))
+
+
+def _judged_by(
+    policy: Path | None, waivers: Path | None, check: list[str] | None, options: SweepOptions
+) -> Policy:
+    """The policy a sweep judges by; its waivers and the checks named (all when none)
+    put in `options`. Bad input is a usage error naming file, line and field."""
+    from checks import select as select_checks
+    from raquet.policy import load_policy
+    from raquet.waivers import load_waivers
+
+    try:
+        pol = load_policy(policy)
+        options.waivers = load_waivers(waivers) if waivers else []
+        options.checks = [c.name for c in select_checks(check)]
+    except InputError as exc:
+        raise _problems(exc) from None
+    except KeyError as exc:
+        raise fail_usage(str(exc.args[0])) from None
+    return pol
 
 
 def _write_document(target: Path, document: SweepResult) -> None:
@@ -761,9 +790,21 @@ deferred(
     "reports.command:report",
     "Write the weekly provincial letter, or one unit's report with --unit.",
 )
-app.command("show")(history_cli.show)
-app.command("diff")(history_cli.diff)
-app.command("prune")(history_cli.prune)
+deferred(
+    "show",
+    "raquet.history_cli:show",
+    "Show one sweep (per unit and host, every finding) or one host over its last sweeps.",
+)
+deferred(
+    "diff",
+    "raquet.history_cli:diff",
+    "What changed per host and check between two sweeps: new, fixed, persisting, regressed.",
+)
+deferred(
+    "prune",
+    "raquet.history_cli:prune",
+    "Delete the host results of sweeps older than the week before DATE's week.",
+)
 
 
 app.command("remediate")(remediate)
@@ -774,6 +815,8 @@ app.command("workers")(workers_cli.workers)
 @app.command("checks")
 def list_checks(json_file: JsonOpt = None) -> None:
     """List the checks raquet knows."""
+    from checks import registry
+
     checks = [{"name": c.name, "title": c.title} for c in registry().values()]
     if json_file:
         write_json(json_file, checks)

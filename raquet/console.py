@@ -7,6 +7,10 @@ a pipe) it is one plain line per host, never wrapped, so logs stay greppable.
 
 Tables are rich tables sized to the terminal: when a table would be wider, the columns
 that matter least are dropped first, then rich folds what is left.
+
+rich is imported when something is first printed through it, not with this module: every
+command imports this module, and a sweep's progress off a terminal never needs rich
+before its first connections are on their way (rich is about a tenth of start-up).
 """
 
 from __future__ import annotations
@@ -21,19 +25,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.measure import Measurement
-from rich.table import Table
 
 from raquet.errors import printable
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
+    from rich.table import Table
 
     from raquet.models import HostResult, Inventory
 
@@ -50,7 +51,26 @@ def _width(stream: object) -> int | None:
     return LOG_WIDTH
 
 
-err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
+def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(
+        stderr=stderr, highlight=False, width=_width(sys.stderr if stderr else sys.stdout)
+    )
+
+
+class _Stderr:
+    """The stderr console, made at its first use."""
+
+    _made: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._made is None:
+            self._made = _console(stderr=True)
+        return getattr(self._made, name)
+
+
+err = cast("Console", _Stderr())
 
 
 class Verbosity:
@@ -88,7 +108,7 @@ def data_on_stdout(json_file: Path | None) -> bool:
 
 def people(data_on_stdout: bool) -> Console:
     """Where tables and notes for people go: stdout, unless stdout carries data."""
-    return err if data_on_stdout else Console(highlight=False, width=_width(sys.stdout))
+    return err if data_on_stdout else _console(stderr=False)
 
 
 @dataclass(frozen=True)
@@ -122,6 +142,8 @@ def fitted(
 
 def fits(console: Console, table: Table) -> bool:
     """Whether `table` fits the console without wrapping any cell."""
+    from rich.measure import Measurement
+
     return Measurement.get(console, console.options.update_width(10**6), table).maximum <= (
         console.width
     )
@@ -130,6 +152,9 @@ def fits(console: Console, table: Table) -> bool:
 def _table(
     columns: Sequence[Column], keep: list[int], body: list[list[str]], foot: list[str] | None
 ) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for i in keep:
         column = columns[i]
@@ -196,6 +221,8 @@ class SweepProgress:
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, completed=self.done, failed=self.failed)
             if result.status != "swept" or not result.compliant:
+                from rich.markup import escape
+
                 style = "red" if result.status != "swept" else "yellow"
                 self._bar.console.print(f"  [{style}]{escape(host_line(result))}[/{style}]")
         else:

@@ -29,6 +29,15 @@ _LIBRARY_PREFIX = re.compile(r"^(?:Value error|Assertion failed), ")
 """pydantic's wording for an error a validator raised: noise to a user, who needs only the reason."""
 
 
+MAX_TEXT = 512
+
+
+def clean(text: str, limit: int = MAX_TEXT) -> str:
+    """Host output is untrusted: drop control characters and bound the length before it is kept."""
+    kept = text if text.isprintable() else "".join(ch for ch in text if ch.isprintable())
+    return kept if len(kept) <= limit else kept[: limit - 1] + "…"
+
+
 def printable(text: str) -> str:
     """`text` with every control or formatting character shown escaped (`\\n`, `\\u202e`)."""
     if text.isprintable():

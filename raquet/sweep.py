@@ -5,6 +5,11 @@ a slow or dead host never holds up the others (no lock-step between hosts), and 
 result is committed the moment it exists. Whatever a host does — refuse, stall, drop
 the connection, time out, send garbage — ends as an `unreachable` or `error` result with
 a reason; nothing escapes a host's greenlet.
+
+What connecting needs (gevent, pyinfra, paramiko, the host models) is imported with this
+module; what judging needs (the checks, the policy, the parsers, the feeds) only once the
+first connections are on their way, so a sweep's start-up is no longer than connecting
+takes.
 """
 
 from __future__ import annotations
@@ -27,19 +32,17 @@ from pyinfra.api import State
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.api.host import Host as PyinfraHost
 
-from checks import select as select_checks
-from checks.base import Check, Context, clean
 from raquet.channel import OutputTooLarge, SudoPasswordRequired, run_script
-from raquet.gather import judge, split
+from raquet.errors import clean
 from raquet.models import Host, HostResult, HostStatus
-from raquet.script import build
 from raquet.targets import make_state
 from raquet.transport_speed import resolve_literals_inline
-from raquet.waivers import Waiver
 
 if TYPE_CHECKING:
+    from checks.base import Check, Context
     from raquet.store import Store, StoreError
     from raquet.store.writer import ResultWriter
+    from raquet.waivers import Waiver
 
 log = logging.getLogger("raquet")
 
@@ -80,6 +83,8 @@ class SweepOptions:
         self.check_timeout = float(stored.get("timeout", self.check_timeout))
         self.verify_host_keys = bool(stored.get("verify_host_keys", self.verify_host_keys))
         if "waivers" in stored:
+            from raquet.waivers import Waiver
+
             self.waivers = [Waiver.model_validate(w) for w in stored["waivers"]]
 
 
@@ -92,6 +97,17 @@ class Begun:
     sweep_id: str
     ctx: Context
     swept_by: str | None = None
+
+
+@dataclass
+class Ready:
+    """What a connected host of a local sweep waits for: its context, the checks it runs,
+    its deadline from then on, and where its result goes."""
+
+    ctx: Context
+    checks: list[Check]
+    budget: float
+    writer: ResultWriter
 
 
 def run(
@@ -116,18 +132,19 @@ def run_beginning(
 ) -> list[HostResult]:
     """Sweep `hosts`, storing and reporting each result as soon as it exists.
 
-    The hosts' greenlets start connecting first; `begin` (opening the store, beginning the
-    sweep, building the context: SQLAlchemy's import alone is a few hundred milliseconds)
-    runs once every greenlet started has sent its connection on its way, and each host
-    waits for it once connected, before anything runs on the host and before any result
-    exists. If `begin` fails, every host's connection is closed and its exception raised:
-    nothing was run, nothing is lost. A host's deadline does not count that wait.
+    The hosts' greenlets start connecting first; `begin` (reading the policy, opening the
+    store, beginning the sweep, building the context: the checks and SQLAlchemy alone are
+    a few hundred milliseconds of imports) runs once every greenlet started has sent its
+    connection on its way, and the checks are chosen after it (it may set
+    `options.checks`: a resumed sweep's own). Each host waits for all that once connected,
+    before anything runs on the host and before any result exists. If `begin` fails, every
+    host's connection is closed and its exception raised: nothing was run, nothing is
+    lost. A host's deadline does not count that wait.
 
     A host's greenlet hands its result to the writer and frees its slot; `on_result`
     runs once the result is committed (ResultWriter: within 0.2 s), so what the
     progress shows as done is in the store.
     """
-    selected = select_checks(options.checks)
     _allow_open_files(min(options.parallel, len(hosts)))
     resolve_literals_inline()
     state = make_state(
@@ -136,9 +153,8 @@ def run_beginning(
         connect_timeout=options.connect_timeout,
         verify_host_keys=options.verify_host_keys,
     )
-    budget = host_budget(options, len(selected))
     results: list[HostResult] = []
-    ready: AsyncResult[tuple[Context, ResultWriter]] = AsyncResult()
+    ready: AsyncResult[Ready] = AsyncResult()
 
     def stored(result: HostResult, error: StoreError | None) -> None:
         if error is not None:
@@ -148,8 +164,8 @@ def run_beginning(
         on_result(result)
 
     def sweep_one(host: Host) -> None:
-        result = guarded_sweep(state, host, selected, None, options, budget, ready=ready)
-        ready.get()[1].put(result)
+        result = guarded_sweep(state, host, [], None, options, connect_budget(options), ready=ready)
+        ready.get().writer.put(result)
 
     def feed() -> None:
         for host in hosts:
@@ -159,8 +175,10 @@ def run_beginning(
     _connections_started()
     try:
         begun = begin()
+        from checks import select as select_checks
         from raquet.store.writer import ResultWriter
 
+        selected = select_checks(options.checks)
         writer = ResultWriter(
             partial(
                 begun.store.record_results,
@@ -173,7 +191,7 @@ def run_beginning(
         feeder.kill()
         state.pool.kill(timeout=options.connect_timeout)  # each closes its connection
         raise
-    ready.set((begun.ctx, writer))
+    ready.set(Ready(begun.ctx, selected, host_budget(options, len(selected)), writer))
     try:
         feeder.join()
         state.pool.join()
@@ -198,7 +216,13 @@ def _connections_started(limit: float = 0.02) -> None:
 
 def host_budget(options: SweepOptions, checks: int) -> float:
     """The hard deadline of one host: connecting, every check's own timeout, closing."""
-    return options.connect_timeout * 3 + options.check_timeout * (checks + 1) + 10
+    return connect_budget(options) + options.check_timeout * (checks + 1)
+
+
+def connect_budget(options: SweepOptions) -> float:
+    """The deadline of connecting and closing alone (a local sweep's hosts, until their
+    checks are chosen)."""
+    return options.connect_timeout * 3 + 10
 
 
 def not_stored(result: HostResult, error: StoreError) -> HostResult:
@@ -234,14 +258,14 @@ def guarded_sweep(
     options: SweepOptions,
     budget: float,
     *,
-    ready: AsyncResult[tuple[Context, Any]] | None = None,
+    ready: AsyncResult[Ready] | None = None,
 ) -> HostResult:
     """One host from connecting to its judged result, under a hard deadline and with no
     exception left unhandled (a local sweep's greenlet and a worker's task both run it).
-    With `ready`, the context is what it is set to, waited for once connected (the
-    deadline starts again after that wait)."""
+    With `ready`, `budget` is connecting's, and the context, checks and the deadline
+    from then on are what `ready` is set to, waited for once connected."""
     started = datetime.now(UTC)
-    deadline = gevent.Timeout(budget, TimeoutError(f"host did not finish within {budget:.0f}s"))
+    deadline = _deadline(budget)
     try:
         deadline.start()
         try:
@@ -255,13 +279,17 @@ def guarded_sweep(
     return result
 
 
+def _deadline(budget: float) -> gevent.Timeout:
+    return gevent.Timeout(budget, TimeoutError(f"host did not finish within {budget:.0f}s"))
+
+
 def _sweep_host(
     state: State,
     host: Host,
     selected: list[Check],
     ctx: Context | None,
     options: SweepOptions,
-    ready: AsyncResult[tuple[Context, Any]] | None,
+    ready: AsyncResult[Ready] | None,
     deadline: gevent.Timeout,
 ) -> HostResult:
     if host.name not in state.inventory.hosts:
@@ -272,36 +300,43 @@ def _sweep_host(
     except ConnectError as exc:
         return _result(host, "unreachable", reason(exc))
     try:
-        if ready is not None:
-            if not ready.ready():
-                deadline.cancel()
-                ready.wait()
-                deadline.start()
-            ctx = ready.get()[0]
-        assert ctx is not None
-        script = build(selected, host.os, ctx.policy, int(options.check_timeout))
-        timeout = options.check_timeout * (len(selected) + 1)
-        try:
-            output = run_script(
-                target, script.text, sudo=host.sudo, timeout=timeout, cap=script.cap
-            )
-        except TimeoutError:
-            return _result(host, "error", f"the gather script did not finish within {timeout:.0f}s")
-        except OutputTooLarge as exc:
-            return _result(host, "error", reason(exc))
-        except (OSError, SSHException, EOFError) as exc:
-            return _result(host, "error", f"connection lost: {reason(exc)}")
-        sections = split(script, output.stdout)
-        if "host.clock" not in sections and not sections.tampered:
-            detail = sections.fatal or output.stderr.decode("utf-8", "replace")[:300] or "no output"
-            return _result(host, "error", f"the gather script failed: {clean(detail)}")
-        result = _result(host, "swept", None)
-        result.findings, result.detections = judge(selected, sections, host, ctx)
-        if sections.tampered:
-            result.error = f"the host's output was tampered with: {clean(sections.tampered)}"
-        return result
+        if ready is None:
+            assert ctx is not None
+            return _gather_and_judge(target, host, selected, ctx, options)
+        deadline.cancel()
+        job = ready.get()
+        with _deadline(job.budget):
+            return _gather_and_judge(target, host, job.checks, job.ctx, options)
     finally:
         close_host(target)
+
+
+def _gather_and_judge(
+    target: PyinfraHost, host: Host, selected: list[Check], ctx: Context, options: SweepOptions
+) -> HostResult:
+    """The gather script run on the connected host and its output judged."""
+    from raquet.gather import judge, split  # with the checks: after connecting (see above)
+    from raquet.script import build
+
+    script = build(selected, host.os, ctx.policy, int(options.check_timeout))
+    timeout = options.check_timeout * (len(selected) + 1)
+    try:
+        output = run_script(target, script.text, sudo=host.sudo, timeout=timeout, cap=script.cap)
+    except TimeoutError:
+        return _result(host, "error", f"the gather script did not finish within {timeout:.0f}s")
+    except OutputTooLarge as exc:
+        return _result(host, "error", reason(exc))
+    except (OSError, SSHException, EOFError) as exc:
+        return _result(host, "error", f"connection lost: {reason(exc)}")
+    sections = split(script, output.stdout)
+    if "host.clock" not in sections and not sections.tampered:
+        detail = sections.fatal or output.stderr.decode("utf-8", "replace")[:300] or "no output"
+        return _result(host, "error", f"the gather script failed: {clean(detail)}")
+    result = _result(host, "swept", None)
+    result.findings, result.detections = judge(selected, sections, host, ctx)
+    if sections.tampered:
+        result.error = f"the host's output was tampered with: {clean(sections.tampered)}"
+    return result
 
 
 def close_host(target: PyinfraHost) -> None:

@@ -2,6 +2,9 @@
 
 A remediation module names its check (`CHECK`) and turns one failing finding into a
 `Remedy` (`plan(finding, ctx)`); discovery finds it, as `checks` finds checks.
+
+The package itself imports nothing of raquet's: the command line imports
+`remediations.command`, and with it this package, on every run, sweeps included.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING
 
-from raquet.models import Finding
-from remediations.base import Remedy, RemedyContext
+if TYPE_CHECKING:
+    from raquet.models import Finding
+    from remediations.base import Remedy, RemedyContext
 
-Planner = Callable[[Finding, RemedyContext], Remedy]
+Planner = Callable[["Finding", "RemedyContext"], "Remedy"]
 
 
 @cache

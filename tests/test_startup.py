@@ -125,22 +125,28 @@ def test_importing_raquet_patches_nothing_yet() -> None:
     assert _run("import json, sys, raquet; print(json.dumps('gevent' in sys.modules))") is False
 
 
-def test_deferred_report_is_the_real_command() -> None:
-    """`report` is listed by the summary `raquet.cli` gives it: the real docstring's first
-    paragraph; once invoked it is the real command, options and all."""
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [("report", "--format"), ("show", "--json"), ("diff", "--json"), ("prune", "--before")],
+)
+def test_a_deferred_command_is_the_real_command(name: str, option: str) -> None:
+    """A deferred command is listed by the summary `raquet.cli` gives it: the real
+    docstring's first paragraph; once invoked it is the real command, options and all."""
+    import importlib
     import inspect
 
     from typer.testing import CliRunner
 
     from raquet import cli
-    from reports.command import report
 
-    stand_in = next(c for c in cli.app.registered_commands if c.name == "report").callback
+    stand_in = next(c for c in cli.app.registered_commands if c.name == name).callback
     assert stand_in is not None
-    assert stand_in.__doc__ == (inspect.getdoc(report) or "").split("\n\n")[0]
-    shown = CliRunner().invoke(cli.app, ["report", "--help"], prog_name="raquet")
+    module, _, function = getattr(stand_in, cli._DEFERRED).partition(":")
+    real = getattr(importlib.import_module(module), function)
+    assert stand_in.__doc__ == (inspect.getdoc(real) or "").split("\n\n")[0]
+    shown = CliRunner().invoke(cli.app, [name, "--help"], prog_name="raquet")
     assert shown.exit_code == 0, shown.output
-    assert "--format" in shown.output and "--unit" in shown.output
+    assert option in shown.output
 
 
 def test_feed_formats_named_alike() -> None:
@@ -208,6 +214,18 @@ def test_only_the_invoked_command_is_built() -> None:
 
 
 STORE_MODULES = ["sqlalchemy", "raquet.store", "raquet.store.writer", "alembic"]
+JUDGING_MODULES = [
+    "checks",
+    "raquet.policy",
+    "raquet.waivers",
+    "raquet.gather",
+    "raquet.script",
+    "raquet.feeds",
+    "raquet.vulns",
+    "raquet.history_cli",
+    "rich",
+]
+"""What judging, storing and showing need, which a sweep imports once connecting is under way."""
 
 
 def _one_listening_host(tmp_path: Path) -> tuple[socket.socket, Path]:
@@ -225,8 +243,9 @@ def _one_listening_host(tmp_path: Path) -> tuple[socket.socket, Path]:
 
 
 def test_a_sweep_connects_before_it_opens_the_store(tmp_path: Path) -> None:
-    """The store (SQLAlchemy, the schema check) is opened while the first connections are
-    under way, not before them; the host's result is still stored and in the document."""
+    """The store (SQLAlchemy, the schema check), the policy and the checks are loaded while
+    the first connections are under way, not before them; the host's result is still
+    stored and in the document."""
     listener, inventory = _one_listening_host(tmp_path)
     db = tmp_path / "store.db"
     try:
@@ -240,7 +259,7 @@ def test_a_sweep_connects_before_it_opens_the_store(tmp_path: Path) -> None:
             connect = socket.socket.connect
             def connecting(self, address):
                 if not seen:
-                    seen.append([m for m in {STORE_MODULES!r} if m in sys.modules])
+                    seen.append([m for m in {STORE_MODULES + JUDGING_MODULES!r} if m in sys.modules])
                 return connect(self, address)
             socket.socket.connect = connecting
             sys.argv = ["raquet", "-q", "sweep", "-i", {str(inventory)!r}, "--check", "av",
@@ -258,6 +277,48 @@ def test_a_sweep_connects_before_it_opens_the_store(tmp_path: Path) -> None:
 
     with sqlite3.connect(db) as stored:
         assert stored.execute("SELECT count(*) FROM host_results").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "said"),
+    [
+        (["--check", "nosuch"], {}, "unknown check(s): nosuch; known: av, connections"),
+        (
+            ["-p", "{policy}"],
+            {"policy": "software:\n  denylist: 7\n"},
+            "{policy}:2: software.denylist: ",
+        ),
+        (
+            ["--waivers", "{waivers}"],
+            {"waivers": "- check: av\n  host: h\n"},
+            "{waivers}:1: ",
+        ),
+    ],
+    ids=["check", "policy", "waivers"],
+)
+def test_bad_input_read_while_connecting_still_stops_the_sweep_with_exit_2(
+    tmp_path: Path, args: list[str], files: dict[str, str], said: str
+) -> None:
+    """The policy, waivers and check names are read once the first connections are under
+    way: a bad one is still a usage error naming file, line and field, with no sweep begun,
+    nothing stored and no document written."""
+    names = {}
+    for name, text in files.items():
+        names[name] = tmp_path / f"{name}.yml"
+        names[name].write_text(text)
+    listener, inventory = _one_listening_host(tmp_path)
+    db = tmp_path / "store.db"
+    try:
+        proc = raquet_cli(
+            "sweep", "-i", inventory, "--db", db, "--json", tmp_path / "out.json",
+            *(a.format(**names) for a in args),
+        )  # fmt: skip
+    finally:
+        listener.close()
+    assert proc.returncode == 2, proc.stderr
+    assert said.format(**names) in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.json").exists()
+    assert not db.exists()
 
 
 def test_a_store_that_cannot_be_opened_stops_the_sweep_before_any_host_runs(
