@@ -298,7 +298,7 @@ def _sweep_host(
     try:
         target.connect(raise_exceptions=True, show_errors=False)
     except ConnectError as exc:
-        return _result(host, "unreachable", reason(exc))
+        return _result(host, "unreachable", connect_reason(exc, options.connect_timeout))
     try:
         if ready is None:
             assert ctx is not None
@@ -361,6 +361,17 @@ def _result(host: Host, status: HostStatus, error: str | None) -> HostResult:
         status=status,
         error=error,
     )
+
+
+def connect_reason(exc: ConnectError, timeout: float) -> str:
+    """Why connecting failed. paramiko's handshake deadline and its banner timeout race when
+    the process was busy past both (a sweep's start-up imports, a loaded machine): the
+    handshake then gives up first, and authenticating on the half-open transport says only
+    "No existing session", which is said here for what it is."""
+    text = reason(exc)
+    if "no existing session" in text.lower():
+        return f"no SSH banner or key exchange within {timeout:g}s ({text})"
+    return text
 
 
 def reason(exc: BaseException) -> str:

@@ -419,3 +419,42 @@ def test_connector_data_is_type_checked_as_pyinfra_does() -> None:
     with pytest.raises(ConnectorDataTypeError) as ours:
         _connector_data(cls, meta, bad)
     assert str(ours.value) == str(theirs.value)
+
+
+def test_a_host_that_never_speaks_ssh_says_so_when_start_up_outlasts_its_deadlines(
+    tmp_path: Path,
+) -> None:
+    """A host that accepts TCP and never sends a banner, while the sweep is busy (its
+    start-up after the first connects, here a second and a half of CPU) past both its
+    banner timeout and its handshake deadline: whichever paramiko notices first, the
+    reason says the host never spoke SSH, not paramiko's "No existing session"."""
+    import time
+
+    from checks.base import Context
+    from raquet import sweep
+    from raquet.models import Host
+    from raquet.policy import load_policy
+    from raquet.store import Store
+
+    listener, _ = _one_listening_host(tmp_path)  # accepts (its backlog), never answers
+    port = listener.getsockname()[1]
+    hosts = [
+        Host(name="tarpit", address="127.0.0.1", ssh_port=port, ssh_user="root",
+             known_hosts=str(tmp_path / "known_hosts"))
+    ]  # fmt: skip
+    with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        sweep_id = store.begin_sweep("inv.yml", "", ["av"], [("tarpit", "default")], {})
+
+        def busy_begin() -> sweep.Begun:
+            end = time.monotonic() + 1.5  # CPU, not a sleep: the hub runs nothing meanwhile
+            while time.monotonic() < end:
+                pass
+            return sweep.Begun(store, sweep_id, Context(policy=load_policy(None)))
+
+        options = sweep.SweepOptions(checks=["av"], connect_timeout=1)
+        try:
+            (result,) = sweep.run_beginning(hosts, busy_begin, options)
+        finally:
+            listener.close()
+    assert result.status == "unreachable"
+    assert result.error is not None and "banner" in result.error.lower(), result.error
