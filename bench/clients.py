@@ -99,9 +99,10 @@ def run_one(job: Job) -> tuple[Usage, int]:
 
 
 def raquet_command() -> list[str]:
-    """The installed `raquet` command of this interpreter's environment (as a user runs it)."""
-    script = Path(sys.executable).parent / "raquet"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "raquet"]
+    """`python -m raquet` of this interpreter's environment: the measured commit's own
+    entry point (the installed `raquet` script names the entry function of the work tree,
+    which another commit may not have)."""
+    return [sys.executable, "-m", "raquet"]
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """`python -m raquet` is the `raquet` command."""
 
-from raquet.cli import main
+from raquet.entry import main
 
 main()

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 import raquet
-from raquet import workers_cli
+from raquet import collector, workers_cli
 from raquet.console import (
     Column,
     DbOpt,
@@ -193,6 +193,7 @@ def _root(
     """
     from raquet import settings
 
+    collector.settle()  # the command line is loaded
     Verbosity.level = 0 if quiet else 1 + verbose
     configure_logging(Verbosity.level, debug)
     try:
@@ -374,6 +375,7 @@ def sweep(
     ] = 30,
 ) -> None:
     """Sweep the inventory's hosts and store every result as it arrives."""
+    collector.hold()  # until connecting is loaded, then until judging is
     raquet.patch()  # gevent's, before the store, pyinfra and paramiko are imported
     from raquet import pyinfra_api
 
@@ -406,6 +408,7 @@ def sweep(
     )
     app = _broker(broker) if distributed else None
     begun: list[Begun] = []
+    collector.settle()
     with ExitStack() as closing:
 
         def begin() -> Begun:
@@ -417,6 +420,7 @@ def sweep(
             nonlocal hosts
             if begun:
                 return begun[0]
+            collector.hold()
             from raquet.gather import sweep_context
             from raquet.store import Store
 
@@ -444,6 +448,7 @@ def sweep(
                     "[yellow]no indicator feeds imported: `connections` will report an error "
                     "(raquet feeds import FILE)[/yellow]"
                 )
+            collector.settle()
             begun.append(Begun(store, sweep_id, ctx))
             return begun[0]
 

@@ -34,9 +34,9 @@ HEAVY = [
 ]
 
 
-def _run(code: str) -> Any:
-    """`code` in a fresh interpreter (this one has imported everything long ago); its last
-    line printed is JSON."""
+def _run(code: str, status: int = 0) -> Any:
+    """`code` in a fresh interpreter (this one has imported everything long ago), which
+    must exit with `status`; its last line printed is JSON."""
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
@@ -44,7 +44,7 @@ def _run(code: str) -> Any:
         cwd=ROOT,
         timeout=120,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == status, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -458,3 +458,31 @@ def test_a_host_that_never_speaks_ssh_says_so_when_start_up_outlasts_its_deadlin
             listener.close()
     assert result.status == "unreachable"
     assert result.error is not None and "banner" in result.error.lower(), result.error
+
+
+def test_a_sweep_collects_garbage_only_among_what_it_makes_after_loading(tmp_path: Path) -> None:
+    """Collection waits while the command loads and what is loaded is frozen out of its
+    reach (raquet.collector): a one-host sweep runs no full collection at all; yet the
+    collector is on once connecting starts, so what each host's connection leaves in
+    reference cycles is still collected on a sweep of thousands."""
+    listener, inventory = _one_listening_host(tmp_path)
+    try:
+        at_connect, full_collections = _run(
+            f"""
+            import atexit, gc, json, runpy, sys
+            seen = []
+            def hook(event, args):
+                if event == "socket.connect" and not seen:
+                    seen.append([gc.isenabled(), gc.get_freeze_count() > 50_000])
+            sys.addaudithook(hook)
+            atexit.register(lambda: print(json.dumps([seen[0], gc.get_stats()[2]["collections"]])))
+            sys.argv = ["raquet", "-q", "sweep", "-i", {str(inventory)!r}, "--check", "av",
+                        "--connect-timeout", "1", "--db", {str(tmp_path / "s.db")!r}]
+            runpy.run_module("raquet", run_name="__main__")
+            """,
+            status=3,  # the host is unreachable: the listener never speaks SSH
+        )
+    finally:
+        listener.close()
+    assert at_connect == [True, True]
+    assert full_collections == 0
