@@ -59,7 +59,10 @@ def _spawn(job: Job) -> int:
         ),
         (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
     ]
-    return os.posix_spawnp(job.argv[0], job.argv, job.env or os.environ, file_actions=actions)
+    env = job.env or dict(os.environ)
+    # found on the job's own PATH (posix_spawnp would search this process's)
+    program = shutil.which(job.argv[0], path=env.get("PATH")) or job.argv[0]
+    return os.posix_spawn(program, job.argv, env, file_actions=actions)
 
 
 def _cpu(rusage: resource.struct_rusage) -> float:
