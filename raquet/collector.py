@@ -10,21 +10,37 @@ collector's reach (`settle`: `gc.freeze`) and everything made after is collected
 usual; and at exit everything is frozen (`at_exit`), which leaves finalization nothing to
 walk. Reference counting frees objects all along; the cost is the few reference cycles
 that loading leaves as garbage, frozen with the rest and never freed.
+
+Only the `raquet` command's own process is managed (`take`, by `raquet.entry`): a program
+that runs the command line in its own process (the tests' CliRunner, a script importing
+raquet.cli) keeps its collector as it was, whatever a command does or fails to finish.
 """
 
 from __future__ import annotations
 
 import gc
 
+_taken = False
 
-def hold() -> None:
+
+def take() -> None:
+    """This process is the `raquet` command: manage its collector, holding it from now."""
+    global _taken
+    _taken = True
     gc.disable()
 
 
+def hold() -> None:
+    if _taken:
+        gc.disable()
+
+
 def settle() -> None:
-    gc.freeze()
-    gc.enable()
+    if _taken:
+        gc.freeze()
+        gc.enable()
 
 
 def at_exit() -> None:
-    gc.freeze()
+    if _taken:
+        gc.freeze()

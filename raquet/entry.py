@@ -7,7 +7,7 @@ from raquet import collector
 
 
 def main() -> None:
-    collector.hold()
+    collector.take()
     try:
         from raquet.cli import main as run
 

@@ -486,3 +486,31 @@ def test_a_sweep_collects_garbage_only_among_what_it_makes_after_loading(tmp_pat
         listener.close()
     assert at_connect == [True, True]
     assert full_collections == 0
+
+
+def test_running_the_command_line_in_process_leaves_the_collector_alone(tmp_path: Path) -> None:
+    """Only the `raquet` command's own process has its collector held and frozen: a
+    program running the command line itself (here CliRunner, as the tests do) keeps its
+    collector on and nothing of its own frozen, even when a sweep stops half-way (a bad
+    check name, read after connecting, between holding and settling)."""
+    import gc
+
+    from typer.testing import CliRunner
+
+    from raquet import cli
+
+    listener, inventory = _one_listening_host(tmp_path)
+    frozen = gc.get_freeze_count()
+    try:
+        runner = CliRunner()
+        config = runner.invoke(cli.app, ["config"], prog_name="raquet")
+        sweep = runner.invoke(
+            cli.app,
+            ["sweep", "-i", str(inventory), "--check", "nosuch", "--db", str(tmp_path / "s.db")],
+            prog_name="raquet",
+        )
+    finally:
+        listener.close()
+    assert config.exit_code == 0, config.output
+    assert sweep.exit_code == 2, sweep.output
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
