@@ -98,14 +98,11 @@ class LinuxVulnState:
 
 
 def _field(value: str) -> str | None:
-    """A name or version as kept: printable, no whitespace, at most MAX_FIELD characters."""
+    """A name or version as kept: printable, no whitespace, at most MAX_FIELD characters.
+    (In a printable string the only whitespace there can be is the space: every other
+    whitespace character is a control or a separator, none of them printable.)"""
     value = value.strip()
-    if (
-        not value
-        or len(value) > MAX_FIELD
-        or not value.isprintable()
-        or any(c.isspace() for c in value)
-    ):
+    if not value or len(value) > MAX_FIELD or " " in value or not value.isprintable():
         return None
     return value
 

@@ -20,7 +20,15 @@ from hypothesis import strategies as st
 from checks import registry
 from checks.base import Context, HostFacts, Sections
 from checks.vulns import CHECK as VULNS
-from checks.vulns import SHOWN, InstalledPackage, LinuxVulnState, parse_dpkg, parse_rpm
+from checks.vulns import (
+    MAX_FIELD,
+    SHOWN,
+    InstalledPackage,
+    LinuxVulnState,
+    _field,
+    parse_dpkg,
+    parse_rpm,
+)
 from checks.windows import vulns as windows
 from raquet import vulns_cli
 from raquet.gather import judge, sweep_context
@@ -564,3 +572,18 @@ def test_nvd_records_of_products_no_program_maps_to_are_not_kept(tmp_path: Path)
     only_elsewhere.write_text(json.dumps({"resultsPerPage": 1, "vulnerabilities": records[1:2]}))
     refused = raquet_cli("vulns", "import", only_elsewhere, "--db", db)
     assert refused.returncode == 2 and "not kept: 1 NVD records" in refused.stderr
+
+
+# Every kind of whitespace Unicode has, printable (the space) or not, beside any character.
+_SPACES = " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+@given(st.text(alphabet=st.one_of(st.characters(), st.sampled_from(_SPACES)), max_size=140))
+def test_a_package_field_is_kept_exactly_when_printable_without_whitespace(value: str) -> None:
+    """The field check's short form (no space, and printable) keeps exactly what its
+    definition keeps: a printable value of at most MAX_FIELD characters with no
+    whitespace character of any kind."""
+    kept = value.strip()
+    ok = bool(kept) and len(kept) <= MAX_FIELD and kept.isprintable()
+    expected = kept if ok and not any(c.isspace() for c in kept) else None
+    assert _field(value) == expected
