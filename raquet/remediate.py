@@ -246,7 +246,8 @@ class Engine:
         try:
             host.connect(raise_exceptions=True, show_errors=False)
         except ConnectError as exc:
-            target.reachable, target.error = False, sweep.reason(exc)
+            timeout = self.options.connect_timeout
+            target.reachable, target.error = False, sweep.connect_reason(exc, timeout)
             return
         except Exception as exc:  # a host must never break the run
             target.reachable, target.error = False, sweep.reason(exc)
