@@ -67,14 +67,28 @@ class _Sink:
         return True
 
 
-def run_script(target: PyinfraHost, script: str, *, sudo: bool, timeout: float, cap: int) -> Output:
-    """`script` on `target`, within `timeout` seconds and `cap` bytes of stdout."""
+def _nothing() -> None:
+    pass
+
+
+def run_script(
+    target: PyinfraHost,
+    script: str,
+    *,
+    sudo: bool,
+    timeout: float,
+    cap: int,
+    sent: Callable[[], None] = _nothing,
+) -> Output:
+    """`script` on `target`, within `timeout` seconds and `cap` bytes of stdout; `sent` is
+    called once the whole script is on its way and only the host's answer is awaited."""
     connector = target.connector
     if isinstance(connector, SSHConnector):
-        output = _run_ssh(target, connector, script.encode(), sudo, timeout, cap)
+        output = _run_ssh(target, connector, script.encode(), sudo, timeout, cap, sent)
     elif isinstance(connector, LocalConnector):
-        output = _run_local(target, script.encode(), sudo, timeout, cap)
+        output = _run_local(target, script.encode(), sudo, timeout, cap, sent)
     else:
+        sent()
         return _run_pyinfra(target, script, sudo, timeout)
     lines = output.stderr.decode("utf-8", "replace").split("\n")
     if sudo and any(line.strip() in SUDO_PASSWORD_REQUIRED_LINES for line in lines):
@@ -97,6 +111,7 @@ def _run_ssh(
     sudo: bool,
     timeout: float,
     cap: int,
+    sent: Callable[[], None],
 ) -> Output:
     client = connector.client
     transport = client.get_transport() if client is not None else None
@@ -117,6 +132,7 @@ def _run_ssh(
             channel.exec_command(_command(target, sudo))
             channel.sendall(script)
             channel.shutdown_write()
+            sent()
             gevent.joinall(readers, raise_error=True)
             _refuse_overflow(out, cap)
             return Output(channel.recv_exit_status(), bytes(out.data), bytes(err.data))
@@ -133,7 +149,14 @@ def _refuse_overflow(out: _Sink, cap: int) -> None:
         )
 
 
-def _run_local(target: PyinfraHost, script: bytes, sudo: bool, timeout: float, cap: int) -> Output:
+def _run_local(
+    target: PyinfraHost,
+    script: bytes,
+    sudo: bool,
+    timeout: float,
+    cap: int,
+    sent: Callable[[], None],
+) -> Output:
     process = subprocess.Popen(
         _command(target, sudo),
         shell=True,
@@ -164,6 +187,7 @@ def _run_local(target: PyinfraHost, script: bytes, sudo: bool, timeout: float, c
     try:
         with gevent.Timeout(timeout, TimeoutError()):
             gevent.spawn(feed).join()
+            sent()
             gevent.joinall(readers, raise_error=True)
             _refuse_overflow(out, cap)
             return Output(process.wait(), bytes(out.data), bytes(err.data))

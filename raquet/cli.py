@@ -408,23 +408,34 @@ def sweep(
     )
     app = _broker(broker) if distributed else None
     begun: list[Begun] = []
+    planned: list[Policy] = []
     collector.settle()
     with ExitStack() as closing:
 
+        def plan() -> Policy:
+            """The policy, waivers and checks read: what the hosts' gather scripts need,
+            read once the first connections are under way (bad input ends the sweep with
+            exit 2, nothing run on any host, its connections closed); a resumed sweep's
+            are the ones it began with."""
+            if not planned:
+                collector.hold()
+                planned.append(_judged_by(policy, waivers, check, options))
+                collector.settle()
+            return planned[0]
+
         def begin() -> Begun:
-            """The policy, waivers and checks read, the store opened, the sweep begun (or
-            the unfinished one found), the context built: before any host is connected when
-            the store decides which hosts to sweep (--resume) or workers sweep them, else
-            once the first connections are under way (a bad policy or check name still
-            ends the sweep with nothing run on any host, its connections closed)."""
+            """The store opened, the sweep begun (or the unfinished one found), the
+            context built: before any host is connected when the store decides which
+            hosts to sweep (--resume) or workers sweep them, else while the hosts run
+            their gather scripts."""
             nonlocal hosts
             if begun:
                 return begun[0]
+            pol = plan()
             collector.hold()
             from raquet.gather import sweep_context
             from raquet.store import Store
 
-            pol = _judged_by(policy, waivers, check, options)
             store = closing.enter_context(Store(db))
             if app is not None and store.engine.dialect.name == "sqlite":
                 err.print(
@@ -434,6 +445,7 @@ def sweep(
             sweep_id, hosts, judged_by = _begin_or_resume(
                 store, inv, hosts, options, pol, policy, resume
             )
+            planned[:] = [judged_by]
             if Verbosity.level:
                 err.print(
                     f"sweep {sweep_id}: {len(hosts)} hosts, checks {', '.join(options.checks)}, "
@@ -461,7 +473,7 @@ def sweep(
                     app, first.store, first.sweep_id, hosts, options, worker_wait, progress
                 )
             else:
-                results = run_beginning(hosts, begin, options, on_result=progress)
+                results = run_beginning(hosts, plan, begin, options, on_result=progress)
         document = _conclude(begun[0].store, begun[0].sweep_id, results).localized(inv.timezone)
     if json_file:
         _write_document(json_file, document)

@@ -39,7 +39,8 @@ from raquet.targets import make_state
 from raquet.transport_speed import resolve_literals_inline
 
 if TYPE_CHECKING:
-    from checks.base import Check, Context
+    from checks.base import Check, Context, Sections
+    from raquet.policy import Policy
     from raquet.store import Store, StoreError
     from raquet.store.writer import ResultWriter
     from raquet.waivers import Waiver
@@ -100,14 +101,48 @@ class Begun:
 
 
 @dataclass
-class Ready:
-    """What a connected host of a local sweep waits for: its context, the checks it runs,
-    its deadline from then on, and where its result goes."""
+class Plan:
+    """What a connected host of a local sweep waits for before its gather script: the
+    policy the script is built for, the checks it runs, its deadline from then on."""
 
-    ctx: Context
+    policy: Policy
     checks: list[Check]
     budget: float
+
+
+@dataclass
+class Ready:
+    """What a host that has its output waits for before it is judged: the context it is
+    judged in and where its result goes."""
+
+    ctx: Context
     writer: ResultWriter
+
+
+@dataclass
+class Stages:
+    """A local sweep's host waits for `plan` once connected and for `ready` once its
+    output is in; `sending` counts the hosts yet to send their script."""
+
+    plan: AsyncResult[Plan]
+    ready: AsyncResult[Ready]
+    sending: Sending
+
+
+class Sending:
+    """How many started hosts have yet to send their gather script or end without it, and
+    when that last changed."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.changed = time.monotonic()
+
+    def start(self) -> None:
+        self.waiting += 1
+
+    def done(self) -> None:
+        self.waiting -= 1
+        self.changed = time.monotonic()
 
 
 def run(
@@ -121,25 +156,29 @@ def run(
 ) -> list[HostResult]:
     """Sweep `hosts` into a sweep already begun in `store` (see `run_beginning`)."""
     begun = Begun(store, sweep_id, ctx, swept_by)
-    return run_beginning(hosts, lambda: begun, options, on_result)
+    return run_beginning(hosts, lambda: ctx.policy, lambda: begun, options, on_result)
 
 
 def run_beginning(
     hosts: list[Host],
+    plan: Callable[[], Policy],
     begin: Callable[[], Begun],
     options: SweepOptions,
     on_result: Callable[[HostResult], None] = lambda r: None,
 ) -> list[HostResult]:
     """Sweep `hosts`, storing and reporting each result as soon as it exists.
 
-    The hosts' greenlets start connecting first; `begin` (reading the policy, opening the
-    store, beginning the sweep, building the context: the checks and SQLAlchemy alone are
-    a few hundred milliseconds of imports) runs once every greenlet started has sent its
-    connection on its way, and the checks are chosen after it (it may set
-    `options.checks`: a resumed sweep's own). Each host waits for all that once connected,
-    before anything runs on the host and before any result exists. If `begin` fails, every
-    host's connection is closed and its exception raised: nothing was run, nothing is
-    lost. A host's deadline does not count that wait.
+    The hosts' greenlets start connecting first. Once every greenlet started has sent its
+    connection on its way, `plan` reads what the gather script needs (the policy, the
+    waivers, the checks named; it may set `options.checks`) and each connected host sends
+    its script; once those that are connecting have sent theirs (`_scripts_sent`), `begin`
+    opens the store, begins the sweep and builds the context (SQLAlchemy alone is a few
+    hundred milliseconds of imports, which the hosts now spend working). A host waits for
+    the plan once connected and for the context once its output is in, its connection
+    already closed; neither wait counts against its deadline. If `plan` fails (bad input)
+    nothing has run on any host; if `begin` fails, at most the read-only gather script has:
+    either way every connection is closed, nothing is judged or stored, and the exception
+    is raised.
 
     A host's greenlet hands its result to the writer and frees its slot; `on_result`
     runs once the result is committed (ResultWriter: within 0.2 s), so what the
@@ -154,7 +193,7 @@ def run_beginning(
         verify_host_keys=options.verify_host_keys,
     )
     results: list[HostResult] = []
-    ready: AsyncResult[Ready] = AsyncResult()
+    stages = Stages(AsyncResult(), AsyncResult(), Sending())
 
     def stored(result: HostResult, error: StoreError | None) -> None:
         if error is not None:
@@ -164,21 +203,28 @@ def run_beginning(
         on_result(result)
 
     def sweep_one(host: Host) -> None:
-        result = guarded_sweep(state, host, [], None, options, connect_budget(options), ready=ready)
-        ready.get().writer.put(result)
+        result = guarded_sweep(
+            state, host, [], None, options, connect_budget(options), stages=stages
+        )
+        stages.ready.get().writer.put(result)
 
     def feed() -> None:
         for host in hosts:
+            stages.sending.start()
             state.pool.spawn(sweep_one, host)
 
     feeder = gevent.spawn(feed)
     _connections_started()
     try:
-        begun = begin()
+        policy = plan()
         from checks import select as select_checks
-        from raquet.store.writer import ResultWriter
 
         selected = select_checks(options.checks)
+        stages.plan.set(Plan(policy, selected, host_budget(options, len(selected))))
+        _scripts_sent(stages.sending)
+        begun = begin()
+        from raquet.store.writer import ResultWriter
+
         writer = ResultWriter(
             partial(
                 begun.store.record_results,
@@ -191,13 +237,27 @@ def run_beginning(
         feeder.kill()
         state.pool.kill(timeout=options.connect_timeout)  # each closes its connection
         raise
-    ready.set(Ready(begun.ctx, selected, host_budget(options, len(selected)), writer))
+    stages.ready.set(Ready(begun.ctx, writer))
     try:
         feeder.join()
         state.pool.join()
     finally:
         writer.close()
     return results
+
+
+def _scripts_sent(sending: Sending, quiet: float = 0.3, limit: float = 1.0) -> None:
+    """Yield while the hosts being connected send their gather scripts: a handshake needs
+    the hub at every step, and the store's imports, which come next, hold it for a few
+    hundred milliseconds, during which the hosts would otherwise wait idle instead of
+    working. Stops when every started host has sent its script (or ended), when none has
+    for `quiet` seconds (a dead or slow host delays nobody), or after `limit`."""
+    start = time.monotonic()
+    while sending.waiting:
+        gevent.sleep(0.005)
+        now = time.monotonic()
+        if now - max(sending.changed, start) > quiet or now - start > limit:
+            return
 
 
 def _connections_started(limit: float = 0.02) -> None:
@@ -258,20 +318,22 @@ def guarded_sweep(
     options: SweepOptions,
     budget: float,
     *,
-    ready: AsyncResult[Ready] | None = None,
+    stages: Stages | None = None,
 ) -> HostResult:
     """One host from connecting to its judged result, under a hard deadline and with no
     exception left unhandled (a local sweep's greenlet and a worker's task both run it).
-    With `ready`, `budget` is connecting's, and the context, checks and the deadline
-    from then on are what `ready` is set to, waited for once connected."""
+    With `stages`, `budget` is connecting's, and the checks, the deadline from then on
+    and the context are what the stages are set to (see `run_beginning`)."""
     started = datetime.now(UTC)
     deadline = _deadline(budget)
+    sent = _once(stages.sending.done) if stages is not None else _nothing
     try:
         deadline.start()
         try:
-            result = _sweep_host(state, host, selected, ctx, options, ready, deadline)
+            result = _sweep_host(state, host, selected, ctx, options, stages, deadline, sent)
         finally:
             deadline.close()
+            sent()  # a host that ended without sending its script
     except Exception as exc:  # a host must never break the sweep
         log.debug("host %s failed", host.name, exc_info=True)
         result = _result(host, "error", reason(exc))
@@ -283,14 +345,31 @@ def _deadline(budget: float) -> gevent.Timeout:
     return gevent.Timeout(budget, TimeoutError(f"host did not finish within {budget:.0f}s"))
 
 
+def _once(call: Callable[[], None]) -> Callable[[], None]:
+    done = False
+
+    def once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            call()
+
+    return once
+
+
+def _nothing() -> None:
+    pass
+
+
 def _sweep_host(
     state: State,
     host: Host,
     selected: list[Check],
     ctx: Context | None,
     options: SweepOptions,
-    ready: AsyncResult[Ready] | None,
+    stages: Stages | None,
     deadline: gevent.Timeout,
+    sent: Callable[[], None],
 ) -> HostResult:
     if host.name not in state.inventory.hosts:
         return _result(host, "error", f"no pyinfra connector '{host.connector_name}' is installed")
@@ -300,28 +379,45 @@ def _sweep_host(
     except ConnectError as exc:
         return _result(host, "unreachable", connect_reason(exc, options.connect_timeout))
     try:
-        if ready is None:
+        if stages is None:
             assert ctx is not None
-            return _gather_and_judge(target, host, selected, ctx, options)
-        deadline.cancel()
-        job = ready.get()
-        with _deadline(job.budget):
-            return _gather_and_judge(target, host, job.checks, job.ctx, options)
+            policy = ctx.policy
+            gathered = _gather(target, host, selected, policy, options, sent)
+        else:
+            deadline.cancel()
+            plan = stages.plan.get()
+            selected, policy = plan.checks, plan.policy
+            with _deadline(plan.budget):
+                gathered = _gather(target, host, selected, policy, options, sent)
     finally:
         close_host(target)
+    if isinstance(gathered, HostResult):
+        return gathered
+    if stages is not None:
+        ctx = stages.ready.get().ctx
+    assert ctx is not None
+    return _judged(host, selected, gathered, ctx)
 
 
-def _gather_and_judge(
-    target: PyinfraHost, host: Host, selected: list[Check], ctx: Context, options: SweepOptions
-) -> HostResult:
-    """The gather script run on the connected host and its output judged."""
-    from raquet.gather import judge, split  # with the checks: after connecting (see above)
+def _gather(
+    target: PyinfraHost,
+    host: Host,
+    selected: list[Check],
+    policy: Policy,
+    options: SweepOptions,
+    sent: Callable[[], None],
+) -> Sections | HostResult:
+    """The gather script run on the connected host: its answer in sections, or the
+    host's error."""
+    from raquet.gather import split  # with the checks: after connecting (see above)
     from raquet.script import build
 
-    script = build(selected, host.os, ctx.policy, int(options.check_timeout))
+    script = build(selected, host.os, policy, int(options.check_timeout))
     timeout = options.check_timeout * (len(selected) + 1)
     try:
-        output = run_script(target, script.text, sudo=host.sudo, timeout=timeout, cap=script.cap)
+        output = run_script(
+            target, script.text, sudo=host.sudo, timeout=timeout, cap=script.cap, sent=sent
+        )
     except TimeoutError:
         return _result(host, "error", f"the gather script did not finish within {timeout:.0f}s")
     except OutputTooLarge as exc:
@@ -332,6 +428,12 @@ def _gather_and_judge(
     if "host.clock" not in sections and not sections.tampered:
         detail = sections.fatal or output.stderr.decode("utf-8", "replace")[:300] or "no output"
         return _result(host, "error", f"the gather script failed: {clean(detail)}")
+    return sections
+
+
+def _judged(host: Host, selected: list[Check], sections: Sections, ctx: Context) -> HostResult:
+    from raquet.gather import judge
+
     result = _result(host, "swept", None)
     result.findings, result.detections = judge(selected, sections, host, ctx)
     if sections.tampered:

@@ -321,41 +321,143 @@ def test_bad_input_read_while_connecting_still_stops_the_sweep_with_exit_2(
     assert not db.exists()
 
 
-def test_a_store_that_cannot_be_opened_stops_the_sweep_before_any_host_runs(
+class _Staged:
+    """`run_beginning` with local hosts whose gather script is recorded and never run
+    (each fails as a lost connection once its script is sent), `plan` and `begin`
+    recorded in the same order of events."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from raquet import sweep
+
+        self.order: list[str] = []
+        self.closed: list[str] = []
+
+        def run_script(target: Any, *args: Any, sent: Any, **kwargs: Any) -> Any:
+            self.order.append(f"script {target.name}")
+            sent()
+            raise OSError("not run in this test")
+
+        monkeypatch.setattr(sweep, "run_script", run_script)
+        monkeypatch.setattr(sweep, "close_host", lambda target: self.closed.append(target.name))
+
+    def plan(self) -> Any:
+        from raquet.policy import load_policy
+
+        self.order.append("plan")
+        return load_policy(None)
+
+
+def test_hosts_send_their_scripts_before_the_store_opens(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The policy and the checks are read once the first connections are under way; the
+    connected hosts send their gather scripts, and only then is the store opened (its
+    imports hold the hub), while they work; every result is still stored."""
+    from checks.base import Context
+    from raquet import sweep
+    from raquet.models import Host
+    from raquet.store import Store
+
+    staged = _Staged(monkeypatch)
+    hosts = [Host(name=f"h{i}", address="127.0.0.1", connector="local") for i in range(3)]
+    with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        sweep_id = store.begin_sweep("inv.yml", "", ["av"], [(h.name, "u") for h in hosts], {})
+
+        def begin() -> sweep.Begun:
+            staged.order.append("begin")
+            return sweep.Begun(store, sweep_id, Context(policy=staged.plan()))
+
+        options = sweep.SweepOptions(checks=["av"], parallel=2)
+        results = sweep.run_beginning(hosts, staged.plan, begin, options)
+        stored = {h.name: h.status for h in store.sweep_result(sweep_id).hosts}
+    assert staged.order[:4] == ["plan", "script h0", "script h1", "begin"]  # --parallel 2
+    assert "script h2" in staged.order
+    assert sorted(r.name for r in results) == ["h0", "h1", "h2"]
+    assert stored == {"h0": "error", "h1": "error", "h2": "error"}
+
+
+def test_a_host_still_connecting_does_not_hold_the_store_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A host that never finishes its handshake (a tarpit) does not keep the store closed
+    until it times out: the store opens while it is still connecting."""
+    from checks.base import Context
+    from raquet import sweep
+    from raquet.models import Host
+    from raquet.store import Store
+
+    staged = _Staged(monkeypatch)
+    listener, _ = _one_listening_host(tmp_path)
+    port = listener.getsockname()[1]
+    hosts = [
+        Host(name="h0", address="127.0.0.1", connector="local"),
+        Host(name="tarpit", address="127.0.0.1", ssh_port=port, ssh_user="root",
+             known_hosts=str(tmp_path / "known_hosts")),
+    ]  # fmt: skip
+    with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        sweep_id = store.begin_sweep("inv.yml", "", ["av"], [(h.name, "u") for h in hosts], {})
+
+        def begin() -> sweep.Begun:
+            staged.order.append("begin")
+            return sweep.Begun(store, sweep_id, Context(policy=staged.plan()))
+
+        def stored(result: Any) -> None:
+            staged.order.append(f"{result.name} {result.status}")
+
+        options = sweep.SweepOptions(checks=["av"], connect_timeout=10)
+        try:
+            sweep.run_beginning(hosts, staged.plan, begin, options, on_result=stored)
+        finally:
+            listener.close()
+    assert staged.order.index("begin") < staged.order.index("tarpit unreachable")
+    assert staged.order.index("h0 error") < staged.order.index("tarpit unreachable")
+
+
+def test_a_store_that_cannot_be_opened_stops_the_sweep_with_nothing_judged(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The hosts connect while the store opens, and wait: when opening fails, its error is
-    raised, every connection is closed and nothing has run on any host."""
+    """When opening the store fails, its error is raised and every connection is closed;
+    the hosts may have run their (read-only) gather script, nothing was judged."""
     from raquet import sweep
     from raquet.models import Host
     from raquet.store import StoreError
 
-    order: list[str] = []
-    ran: list[str] = []
-    closed: list[str] = []
-    connect = sweep.PyinfraHost.connect
-
-    def connecting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        order.append(f"connect {self.name}")
-        return connect(self, *args, **kwargs)
-
-    def close(target: Any) -> None:
-        closed.append(target.name)
-
-    monkeypatch.setattr(sweep.PyinfraHost, "connect", connecting)
-    monkeypatch.setattr(sweep, "run_script", lambda target, *a, **k: ran.append(target.name))
-    monkeypatch.setattr(sweep, "close_host", close)
+    staged = _Staged(monkeypatch)
+    judged: list[str] = []
+    monkeypatch.setattr(sweep, "_judged", lambda host, *a: judged.append(host.name))
 
     def begin() -> sweep.Begun:
-        order.append("begin")
+        staged.order.append("begin")
         raise StoreError("the store is on fire")
 
     hosts = [Host(name=f"h{i}", address="127.0.0.1", connector="local") for i in range(3)]
     options = sweep.SweepOptions(checks=["av"], parallel=2)
     with pytest.raises(StoreError, match="on fire"):
-        sweep.run_beginning(hosts, begin, options)
-    assert order == ["connect h0", "connect h1", "begin"]  # two at once: --parallel 2
-    assert ran == [] and sorted(closed) == ["h0", "h1"]
+        sweep.run_beginning(hosts, staged.plan, begin, options)
+    assert staged.order == ["plan", "script h0", "script h1", "begin"]
+    assert sorted(staged.closed) == ["h0", "h1"] and judged == []
+
+
+def test_bad_input_read_after_connecting_stops_the_sweep_with_nothing_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from raquet import sweep
+    from raquet.errors import InputError
+    from raquet.models import Host
+
+    staged = _Staged(monkeypatch)
+
+    def plan() -> Any:
+        staged.order.append("plan")
+        raise InputError([])
+
+    def begin() -> sweep.Begun:
+        raise AssertionError("the store is not opened after bad input")
+
+    hosts = [Host(name=f"h{i}", address="127.0.0.1", connector="local") for i in range(3)]
+    with pytest.raises(InputError):
+        sweep.run_beginning(hosts, plan, begin, sweep.SweepOptions(checks=["av"], parallel=2))
+    assert staged.order == ["plan"] and sorted(staged.closed) == ["h0", "h1"]
 
 
 def test_a_sweep_whose_store_cannot_be_opened_says_so_with_exit_2(tmp_path: Path) -> None:
@@ -453,7 +555,7 @@ def test_a_host_that_never_speaks_ssh_says_so_when_start_up_outlasts_its_deadlin
 
         options = sweep.SweepOptions(checks=["av"], connect_timeout=1)
         try:
-            (result,) = sweep.run_beginning(hosts, busy_begin, options)
+            (result,) = sweep.run_beginning(hosts, lambda: load_policy(None), busy_begin, options)
         finally:
             listener.close()
     assert result.status == "unreachable"
