@@ -7,9 +7,10 @@ the connection, time out, send garbage — ends as an `unreachable` or `error` r
 a reason; nothing escapes a host's greenlet.
 
 What connecting needs (gevent, pyinfra, paramiko, the host models) is imported with this
-module; what judging needs (the checks, the policy, the parsers, the feeds) only once the
-first connections are on their way, so a sweep's start-up is no longer than connecting
-takes.
+module; what the gather script needs (the checks, the policy) only once the first
+connections are on their way, and the store (SQLAlchemy) once the hosts have their
+scripts and work, so a sweep's start-up is no longer than connecting takes and its
+fixed cost is spent while the hosts work (`run_beginning`).
 """
 
 from __future__ import annotations
