@@ -67,8 +67,8 @@ class _Sink:
         return True
 
 
-def _nothing() -> None:
-    pass
+def nothing() -> None:
+    """The `sent` of a caller that does not ask when the script is on its way."""
 
 
 def run_script(
@@ -78,7 +78,7 @@ def run_script(
     sudo: bool,
     timeout: float,
     cap: int,
-    sent: Callable[[], None] = _nothing,
+    sent: Callable[[], None] = nothing,
 ) -> Output:
     """`script` on `target`, within `timeout` seconds and `cap` bytes of stdout; `sent` is
     called once the whole script is on its way and only the host's answer is awaited."""

@@ -33,7 +33,7 @@ from pyinfra.api import State
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.api.host import Host as PyinfraHost
 
-from raquet.channel import OutputTooLarge, SudoPasswordRequired, run_script
+from raquet.channel import OutputTooLarge, SudoPasswordRequired, nothing, run_script
 from raquet.errors import clean
 from raquet.models import Host, HostResult, HostStatus
 from raquet.targets import make_state
@@ -327,7 +327,7 @@ def guarded_sweep(
     and the context are what the stages are set to (see `run_beginning`)."""
     started = datetime.now(UTC)
     deadline = _deadline(budget)
-    sent = _once(stages.sending.done) if stages is not None else _nothing
+    sent = _once(stages.sending.done) if stages is not None else nothing
     try:
         deadline.start()
         try:
@@ -356,10 +356,6 @@ def _once(call: Callable[[], None]) -> Callable[[], None]:
             call()
 
     return once
-
-
-def _nothing() -> None:
-    pass
 
 
 def _sweep_host(
